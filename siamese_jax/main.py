@@ -1,0 +1,38 @@
+"""Entry point: `python -m siamese_jax.main --config=configs/koch.py --workdir=runs/koch`."""
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from siamese_jax.omniglot import OmniglotDataError
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/koch.py:smoke.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
+flags.DEFINE_enum("mode", "train_and_eval", ["train_and_eval", "train", "eval"],
+                  "train_and_eval: train then evaluate; eval: evaluate a trained workdir.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from siamese_jax import evaluate, train  # pylint: disable=g-import-not-at-top
+
+  config, workdir = FLAGS.config, FLAGS.workdir
+  try:
+    if FLAGS.mode == "train":
+      train.train(config, workdir)
+    elif FLAGS.mode == "train_and_eval":
+      train.train_and_evaluate(config, workdir)
+    else:
+      evaluate.evaluate_workdir(config, workdir)
+  except (OmniglotDataError, FileNotFoundError, ValueError) as e:
+    logging.error("%s", e)
+    raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+  app.run(main)

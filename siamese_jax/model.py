@@ -1,0 +1,133 @@
+"""Koch et al. (2015) Siamese network as pure functions over a parameter pytree.
+
+Parameters are a plain dict:
+  {"conv0": {"w": [k, k, c_in, c_out], "b": [c_out]}, ..., "conv{L-1}": ...,
+   "embed": {"w": [F, E], "b": [E]}, "head": {"w": [E, 1], "b": [1]}}
+Every conv is followed by ReLU and, except the last, a 2x2 max-pool; the
+flattened features go through a dense layer with sigmoid (the embedding); the
+head scores a pair by a dense layer on |e1 - e2| (one logit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+Params = dict[str, dict[str, jax.Array]]
+
+
+def feature_size(image_size: int, kernel_sizes) -> int:
+  """Spatial side of the last conv's output for a square input (valid convs, 2x2 pools)."""
+  side = image_size
+  for i, k in enumerate(kernel_sizes):
+    side = side - k + 1
+    if side < 1:
+      raise ValueError(
+          f"image_size {image_size} is too small for kernels {tuple(kernel_sizes)}"
+          f" (conv{i} gets a {side + k - 1}x{side + k - 1} input)"
+      )
+    if i < len(kernel_sizes) - 1:
+      side //= 2
+  return side
+
+
+def _normal(key, shape, mean, std):
+  return mean + std * jax.random.normal(key, shape, jnp.float32)
+
+
+# init name -> (conv w std, conv b mean, conv b std, dense w std, dense b mean, dense b std)
+_INITS = {
+    # The seed MATLAB example: every weight and bias N(0, 0.01).
+    "narrow_normal": (0.01, 0.0, 0.01, 0.01, 0.0, 0.01),
+    # Koch et al.: conv W N(0, 1e-2), biases N(0.5, 1e-2), dense W N(0, 2e-1).
+    "koch": (0.01, 0.5, 0.01, 0.2, 0.5, 0.01),
+}
+
+
+def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
+  """Builds the parameter pytree from a key and the model config.
+
+  config: image_size, features (conv widths), kernel_sizes, embed_dim, init.
+  """
+  if config.init not in _INITS:
+    raise ValueError(f"model.init={config.init!r}; choose from {sorted(_INITS)}")
+  cw, cbm, cbs, dw, dbm, dbs = _INITS[config.init]
+  features, kernels = tuple(config.features), tuple(config.kernel_sizes)
+  if len(features) != len(kernels):
+    raise ValueError("model.features and model.kernel_sizes differ in length")
+  side = feature_size(config.image_size, kernels)
+  keys = jax.random.split(key, 2 * len(features) + 4)
+  params, c_in = {}, 1
+  for i, (c_out, k) in enumerate(zip(features, kernels)):
+    params[f"conv{i}"] = {
+        "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, cw),
+        "b": _normal(keys[2 * i + 1], (c_out,), cbm, cbs),
+    }
+    c_in = c_out
+  flat = side * side * c_in
+  params["embed"] = {
+      "w": _normal(keys[-4], (flat, config.embed_dim), 0.0, dw),
+      "b": _normal(keys[-3], (config.embed_dim,), dbm, dbs),
+  }
+  params["head"] = {
+      "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, dw),
+      "b": _normal(keys[-1], (1,), dbm, dbs),
+  }
+  return params
+
+
+def num_params(params: Any) -> int:
+  """Total number of scalars in a pytree."""
+  return sum(x.size for x in jax.tree_util.tree_leaves(params))
+
+
+def preprocess(images: jax.Array) -> jax.Array:
+  """uint8 images (0 ink, 255 paper) -> float32 ink intensity in [0, 1]; floats pass through."""
+  if images.dtype == jnp.uint8:
+    return 1.0 - images.astype(jnp.float32) / 255.0
+  return images.astype(jnp.float32)
+
+
+def _conv(x, w, b, dtype):
+  y = jax.lax.conv_general_dilated(
+      x.astype(dtype), w.astype(dtype), (1, 1), "VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+  )
+  return y + b.astype(dtype)
+
+
+def _max_pool(x):
+  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+
+def num_convs(params: Params) -> int:
+  return sum(1 for k in params if k.startswith("conv"))
+
+
+def encode(params: Params, images: jax.Array, dtype=jnp.float32) -> jax.Array:
+  """Embeds images [B, H, W, 1] (uint8 or float ink) to float32 [B, E] in (0, 1)."""
+  x = preprocess(images)
+  n = num_convs(params)
+  for i in range(n):
+    p = params[f"conv{i}"]
+    x = jax.nn.relu(_conv(x, p["w"], p["b"], dtype))
+    if i < n - 1:
+      x = _max_pool(x)
+  x = x.reshape(x.shape[0], -1)
+  p = params["embed"]
+  x = x @ p["w"].astype(dtype) + p["b"].astype(dtype)
+  return jax.nn.sigmoid(x.astype(jnp.float32))
+
+
+def pair_logits(params: Params, e1: jax.Array, e2: jax.Array) -> jax.Array:
+  """Logit that two embeddings [..., E] show the same character; shape [...]."""
+  p = params["head"]
+  return (jnp.abs(e1 - e2) @ p["w"])[..., 0] + p["b"][0]
+
+
+def score(params: Params, images_a: jax.Array, images_b: jax.Array) -> jax.Array:
+  """Probability [B] that images_a[i] and images_b[i] show the same character."""
+  return jax.nn.sigmoid(pair_logits(params, encode(params, images_a), encode(params, images_b)))

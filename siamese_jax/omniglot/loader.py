@@ -1,0 +1,170 @@
+"""Loads prepared Omniglot splits into NumPy arrays grouped by character and drawer."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Sequence
+
+import numpy as np
+
+from siamese_jax.omniglot.constants import ALPHABETS, SPLIT_ZIPS, OmniglotDataError
+
+MANUAL_DIR_ENV = "OMNIGLOT_DIR"
+
+
+def resolve_manual_dir(manual_dir: str | None) -> str | None:
+  """The manual dir from the argument, else $OMNIGLOT_DIR, else None (download)."""
+  manual_dir = manual_dir or os.environ.get(MANUAL_DIR_ENV) or None
+  if manual_dir is None:
+    return None
+  manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
+  if not os.path.isdir(manual_dir):
+    raise OmniglotDataError(f"manual dir {manual_dir} does not exist")
+  missing = [f for f in SPLIT_ZIPS.values() if not os.path.exists(os.path.join(manual_dir, f))]
+  if missing:
+    raise OmniglotDataError(
+        f"manual dir {manual_dir} lacks {', '.join(missing)}; it must hold "
+        + ", ".join(SPLIT_ZIPS.values())
+    )
+  return manual_dir
+
+
+def prepare(data_dir: str | None = None, manual_dir: str | None = None):
+  """Returns the `OmniglotDrawers` builder, preparing it into data_dir if needed.
+
+  A prepared data set is reused as it is: the zips are read only the first time.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  from siamese_jax.omniglot.builder import OmniglotDrawers  # pylint: disable=g-import-not-at-top
+
+  builder = OmniglotDrawers(data_dir=os.path.expanduser(data_dir) if data_dir else None)
+  if builder.is_prepared():
+    return builder
+  manual_dir = resolve_manual_dir(manual_dir)
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+    )
+  except OmniglotDataError:
+    raise
+  except Exception as e:  # noqa: BLE001 - tfds may wrap our error.
+    cause = e
+    while cause is not None and not isinstance(cause, OmniglotDataError):
+      cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+      raise cause from None
+    raise
+  return builder
+
+
+def load_split(split: str, data_dir: str | None = None, manual_dir: str | None = None) -> dict:
+  """Loads a whole split as NumPy arrays.
+
+  Returns a dict with `image` uint8 [N, 105, 105, 1] (0 ink, 255 paper), `alphabet`
+  int [N] (index into `ALPHABETS`), `character` int [N] (within the alphabet),
+  `label` int [N] (global character number, 0-based) and `drawer` int [N] (1..20).
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  if split not in SPLIT_ZIPS:
+    raise OmniglotDataError(f"unknown split {split!r}; choose from {sorted(SPLIT_ZIPS)}")
+  builder = prepare(data_dir, manual_dir)
+  ds = builder.as_dataset(split=split, batch_size=-1, shuffle_files=False)
+  arrays = tfds.as_numpy(ds)
+  return {k: np.asarray(arrays[k]) for k in ("image", "alphabet", "character", "label", "drawer")}
+
+
+@dataclasses.dataclass(frozen=True)
+class CharacterArray:
+  """Images of a set of characters by a fixed set of drawers.
+
+  Attributes:
+    images: uint8 [C, D, H, W, 1], 0 ink, 255 paper.
+    labels: int [C], global character number.
+    alphabets: int [C], index into `ALPHABETS`.
+    drawers: int [D], drawer numbers (1..20).
+  """
+
+  images: np.ndarray
+  labels: np.ndarray
+  alphabets: np.ndarray
+  drawers: np.ndarray
+
+  @property
+  def num_characters(self) -> int:
+    return self.images.shape[0]
+
+  @property
+  def alphabet_names(self) -> list[str]:
+    return [ALPHABETS[i] for i in sorted(set(self.alphabets.tolist()))]
+
+
+def group_by_character(
+    split: dict,
+    alphabets: Sequence[str] | None = None,
+    drawers: Sequence[int] | None = None,
+) -> CharacterArray:
+  """Selects alphabets and drawers from a split and groups images as [C, D, ...].
+
+  Raises OmniglotDataError if an alphabet is absent or a character lacks a drawer.
+  """
+  present = {ALPHABETS[i] for i in np.unique(split["alphabet"])}
+  if alphabets is not None:
+    unknown = [a for a in alphabets if a not in present]
+    if unknown:
+      raise OmniglotDataError(
+          f"alphabets not in this split: {unknown}; it has {sorted(present)}"
+      )
+    keep = np.isin(split["alphabet"], [ALPHABETS.index(a) for a in alphabets])
+  else:
+    keep = np.ones(len(split["label"]), bool)
+  all_drawers = np.unique(split["drawer"])
+  drawers = np.asarray(sorted(drawers) if drawers is not None else all_drawers)
+  keep &= np.isin(split["drawer"], drawers)
+  labels = np.unique(split["label"][keep])
+  order = np.lexsort((split["drawer"][keep], split["label"][keep]))
+  idx = np.flatnonzero(keep)[order]
+  if len(idx) != len(labels) * len(drawers):
+    raise OmniglotDataError(
+        f"expected {len(labels)} characters x {len(drawers)} drawers ="
+        f" {len(labels) * len(drawers)} images, found {len(idx)}"
+    )
+  images = split["image"][idx].reshape((len(labels), len(drawers)) + split["image"].shape[1:])
+  got_drawers = split["drawer"][idx].reshape(len(labels), len(drawers))
+  if not (got_drawers == drawers[None]).all():
+    raise OmniglotDataError("some characters lack one of the requested drawers")
+  alph = split["alphabet"][idx].reshape(len(labels), len(drawers))[:, 0]
+  return CharacterArray(images=images, labels=labels, alphabets=alph, drawers=drawers)
+
+
+def resize_images(images: np.ndarray, size: int, chunk: int = 2048) -> np.ndarray:
+  """Resizes uint8 [..., H, W, 1] images to [..., size, size, 1] (antialiased)."""
+  if images.shape[-2] == size:
+    return images
+  import jax  # pylint: disable=g-import-not-at-top
+
+  lead = images.shape[:-3]
+  flat = images.reshape((-1,) + images.shape[-3:])
+  out = []
+  for i in range(0, len(flat), chunk):
+    x = flat[i : i + chunk].astype(np.float32)
+    y = jax.image.resize(x, (len(x), size, size, 1), "linear", antialias=True)
+    out.append(np.asarray(np.clip(np.round(y), 0, 255), np.uint8))
+  return np.concatenate(out).reshape(lead + (size, size, 1))
+
+
+def load_characters(
+    split: str,
+    alphabets: Sequence[str] | None = None,
+    drawers: Sequence[int] | None = None,
+    image_size: int | None = None,
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+) -> CharacterArray:
+  """Loads a split, keeps the given alphabets and drawers, resizes, groups by character."""
+  chars = group_by_character(load_split(split, data_dir, manual_dir), alphabets, drawers)
+  if image_size:
+    chars = dataclasses.replace(chars, images=resize_images(chars.images, image_size))
+  return chars

@@ -1,0 +1,103 @@
+"""Shared fixtures: a tiny generated Omniglot, and the real one when ../shared/omniglot exists."""
+
+import io
+import os
+import zipfile
+
+import numpy as np
+from PIL import Image
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_OMNIGLOT = os.path.join(os.path.dirname(ROOT), "shared", "omniglot")
+
+# split -> (zip root folder, {alphabet: number of characters}); 20 drawers each.
+TINY_LAYOUT = {
+    "background": ("images_background", {"Latin": 4, "Greek": 3}),
+    "evaluation": ("images_evaluation", {"Angelic": 3, "Keble": 3}),
+    "small1": ("images_background_small1", {"Latin": 2}),
+    "small2": ("images_background_small2", {"Greek": 2}),
+}
+TINY_DRAWERS = 20
+
+
+def character_image(label: int, drawer: int, size: int = 105) -> np.ndarray:
+  """A bool image (True = paper): a glyph fixed by `label`, jittered by `drawer`."""
+  rng = np.random.default_rng(label)
+  img = np.ones((size, size), bool)
+  shift = (drawer % 3) - 1
+  for _ in range(3):
+    r0, c0 = rng.integers(10, size - 40, 2) + shift
+    h, w = rng.integers(4, 30, 2)
+    img[r0:r0 + h, c0:c0 + w] = False
+  return img
+
+
+def png_bytes(img: np.ndarray) -> bytes:
+  buf = io.BytesIO()
+  Image.fromarray(img).convert("1").save(buf, format="PNG")
+  return buf.getvalue()
+
+
+def write_tiny_omniglot(directory: str, bad_image=None) -> dict:
+  """Writes the four zips of a tiny Omniglot into directory; returns counts per split.
+
+  Global character numbers follow the real release: background characters first,
+  and small1/small2 reuse the numbers of the background alphabets they copy.
+  """
+  os.makedirs(directory, exist_ok=True)
+  numbers, next_number = {}, 1
+  for split in ("background", "evaluation"):
+    for alphabet, n in TINY_LAYOUT[split][1].items():
+      for c in range(1, n + 1):
+        numbers[(alphabet, c)] = next_number
+        next_number += 1
+  counts = {}
+  for split, (root, alphabets) in TINY_LAYOUT.items():
+    with zipfile.ZipFile(os.path.join(directory, root + ".zip"), "w") as zf:
+      for alphabet, n in alphabets.items():
+        for c in range(1, n + 1):
+          number = numbers[(alphabet, c)]
+          for d in range(1, TINY_DRAWERS + 1):
+            img = character_image(number, d)
+            if bad_image == (split, alphabet, c, d):
+              img = img[:50]
+            zf.writestr(f"{root}/{alphabet}/character{c:02d}/{number:04d}_{d:02d}.png", png_bytes(img))
+    counts[split] = dict(
+        alphabets=len(alphabets), characters=sum(alphabets.values()),
+        images=sum(alphabets.values()) * TINY_DRAWERS,
+    )
+  return counts
+
+
+@pytest.fixture(scope="session")
+def tiny_omniglot(tmp_path_factory):
+  """(manual_dir, prepared tfds data_dir, counts) of the tiny generated Omniglot."""
+  from siamese_jax.omniglot import loader
+
+  base = tmp_path_factory.mktemp("tiny_omniglot")
+  manual = str(base / "zips")
+  counts = write_tiny_omniglot(manual)
+  data_dir = str(base / "tfds")
+  loader.prepare(data_dir, manual)
+  return manual, data_dir, counts
+
+
+@pytest.fixture(scope="session")
+def real_omniglot():
+  """(manual_dir, tfds data_dir) of the real Omniglot; skips when ../shared/omniglot is missing.
+
+  The prepared data set is cached in .cache/tfds under the project root.
+  """
+  if not os.path.exists(os.path.join(SHARED_OMNIGLOT, "images_background.zip")):
+    pytest.skip(f"real Omniglot not found at {SHARED_OMNIGLOT}")
+  from siamese_jax.omniglot import loader
+
+  data_dir = os.path.join(ROOT, ".cache", "tfds")
+  loader.prepare(data_dir, SHARED_OMNIGLOT)
+  return SHARED_OMNIGLOT, data_dir
+
+
+@pytest.fixture(autouse=True)
+def _no_env_manual_dir(monkeypatch):
+  monkeypatch.delenv("OMNIGLOT_DIR", raising=False)

@@ -10,7 +10,7 @@ Presets, chosen with `--config=configs/koch.py:NAME`:
 import ml_collections
 from ml_collections import config_dict
 
-LAKE_RUN_WAYS = (2, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
+SWEEP_WAYS = (2, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -42,6 +42,23 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.split = "evaluation"
+  c.eval.alphabets = config_dict.placeholder(tuple)  # None: every alphabet of the split.
+  c.eval.drawers = config_dict.placeholder(tuple)  # None: all 20.
+  c.eval.ways = SWEEP_WAYS
+  c.eval.protocols = ("within_alphabet", "across_alphabet")
+  c.eval.shots = 1
+  c.eval.num_tasks = 400  # per N and protocol.
+  c.eval.seed = 0
+  c.eval.train_alphabet_tasks = True  # also sweep the training alphabets (over-fitting).
+  c.eval.baselines = ("pixel_1nn",)
+  c.eval.verification_pairs = 10_000
+  c.eval.matlab_verification = (5, 150)  # batches x pairs.
+  c.eval.lake_runs = config_dict.placeholder(str)  # all_runs.zip; default: manual dir, OMNIGLOT_DIR.
+  c.eval.mhd_baseline = True  # the official demo's baseline on Lake's runs (about 20 s).
+  c.eval.batch_size = 256  # images per encoder call.
   return c
 
 
@@ -56,6 +73,10 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.learning_rate = 3e-3
   c.train.log_every = 10
   c.train.checkpoint_every = 20
+  c.eval.ways = (2, 5, 20)
+  c.eval.num_tasks = 100
+  c.eval.verification_pairs = 1000
+  c.eval.mhd_baseline = False
   return c
 
 

@@ -1,5 +1,236 @@
-"""Placeholder until the evaluation harness lands."""
+"""Evaluation harness: N-way one-shot sweeps, Lake's 20 runs, verification, baselines.
+
+Every image a set of tasks refers to is embedded exactly once per scorer; the
+head then scores all query x support pairs of many tasks in one jitted call.
+Results go to `<workdir>/eval.json` (every number with its protocol, N, number of
+tasks and 95% CI), figures to `accuracy_vs_n.png` and `test_pairs.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from siamese_jax import checkpoints
+from siamese_jax import figures
+from siamese_jax import lake_runs
+from siamese_jax import model
+from siamese_jax import oneshot
+from siamese_jax import pairs
+from siamese_jax.omniglot import loader
+from siamese_jax.omniglot.constants import OmniglotDataError
+
+EVAL_FILE = "eval.json"
 
 
-def evaluate_workdir(config, workdir, params=None):
-  return {}
+def _result(correct: int, total: int) -> dict:
+  acc = 100.0 * correct / total if total else float("nan")
+  return {"accuracy": acc, "ci95": list(oneshot.accuracy_ci(correct, total)), "correct": int(correct),
+          "total": int(total)}
+
+
+def sweep(scorer: oneshot.Scorer, chars: loader.CharacterArray, set_name: str, ways, protocols,
+          shots: int, num_tasks: int, seed: int, batch_size: int = 256) -> tuple[list[dict], int]:
+  """Accuracy of `scorer` on N-way k-shot tasks for every N and protocol.
+
+  Returns (rows, encoder passes); every referenced image is embedded once.
+  """
+  specs = []
+  for pi, protocol in enumerate(protocols):
+    for n in ways:
+      tasks, spec = oneshot.make_tasks(chars.alphabets, len(chars.drawers), protocol, n, shots,
+                                       num_tasks, seed=seed * 1000 + pi * 100 + n)
+      specs.append((tasks, spec))
+  embedded = oneshot.EmbeddedSet(scorer, chars.images, batch_size)
+  table, remap, passes = embedded.embed(*[a for t, _ in specs for a in (t.query, t.support)])
+  rows = []
+  for tasks, spec in specs:
+    preds = oneshot.predict(scorer, table, remap, tasks)
+    rows.append({
+        "set": set_name, "scorer": scorer.name, "protocol": spec.protocol, "n_way": spec.n_way,
+        "shots": spec.shots, "num_tasks": spec.num_tasks, "eligible_alphabets": spec.eligible_alphabets,
+        "chance": 100.0 / spec.n_way, **_result(int(np.sum(preds == tasks.target)), spec.num_tasks),
+    })
+  return rows, passes
+
+
+def verification_pairs(chars: loader.CharacterArray, num_pairs: int, seed: int):
+  """Balanced random pairs as flat indices (a [P], b [P]) and labels [P]."""
+  c, d = chars.images.shape[:2]
+  idx = pairs.sample_pair_index(jax.random.PRNGKey(seed), c, d, num_pairs)
+  idx = jax.tree_util.tree_map(np.asarray, idx)
+  return idx.char_a * d + idx.drawer_a, idx.char_b * d + idx.drawer_b, idx.label.astype(int)
+
+
+def pair_probabilities(scorer, chars, a, b, batch_size=256) -> tuple[np.ndarray, int]:
+  """Model probabilities [P] that pairs (a, b) match, embedding each image once."""
+  table, remap, passes = oneshot.EmbeddedSet(scorer, chars.images, batch_size).embed(a, b)
+  logits = scorer.pair(scorer.params, table[remap(a)], table[remap(b)])
+  return np.asarray(jax.nn.sigmoid(logits)), passes
+
+
+def verification(scorer, chars, cfg) -> dict:
+  """The MATLAB example's protocol (batches x pairs at threshold 0.5) and a larger fixed set."""
+  nb, per = cfg.matlab_verification
+  out = {"threshold": 0.5}
+  a, b, y = verification_pairs(chars, nb * per, cfg.seed + 1)
+  p, _ = pair_probabilities(scorer, chars, a, b, cfg.batch_size)
+  correct = ((p >= 0.5) == y).reshape(nb, per)
+  out["matlab"] = {
+      "protocol": f"{nb} batches x {per} balanced random pairs, threshold 0.5",
+      "batch_accuracy": (100.0 * correct.mean(axis=1)).tolist(),
+      **_result(int(correct.sum()), nb * per),
+  }
+  a, b, y = verification_pairs(chars, cfg.verification_pairs, cfg.seed + 2)
+  p, passes = pair_probabilities(scorer, chars, a, b, cfg.batch_size)
+  out["fixed"] = {
+      "protocol": f"{cfg.verification_pairs} balanced random pairs (seed {cfg.seed + 2}), threshold 0.5",
+      "encoder_passes": passes, **_result(int(np.sum((p >= 0.5) == y)), len(y)),
+  }
+  out["examples"] = {"a": a[:10].tolist(), "b": b[:10].tolist(), "target": y[:10].tolist(),
+                     "score": p[:10].tolist()}
+  return out
+
+
+def score_lake_runs(scorer: oneshot.Scorer, runs, image_size: int, batch_size: int = 256) -> dict:
+  """Error on Lake's runs: each run's 40 images embedded once (800 passes for 20 runs)."""
+  test = np.stack([r.test for r in runs])  # [R, 20, ...]
+  train = np.stack([r.train for r in runs])
+  images = loader.resize_images(np.concatenate([test, train], axis=1), image_size)
+  flat = images.reshape((-1,) + images.shape[2:])
+  emb = jnp.asarray(oneshot.embed_images(scorer, flat, batch_size)).reshape(images.shape[:2] + (-1,))
+  n_test = test.shape[1]
+  scores = scorer.pair(scorer.params, emb[:, :n_test, None, :], emb[:, None, n_test:, :])  # [R, T, C]
+  preds = list(np.asarray(jnp.argmax(scores, axis=-1)))
+  return _lake_result(runs, preds, encoder_passes=len(flat))
+
+
+def _lake_result(runs, preds, **extra) -> dict:
+  errors = lake_runs.error_rates(runs, preds)
+  correct = int(sum(np.sum(p == r.answer) for r, p in zip(runs, preds)))
+  total = sum(len(r.answer) for r in runs)
+  return {"error": float(errors.mean()), "per_run_error": errors.tolist(), **_result(correct, total),
+          **extra}
+
+
+def lake_evaluation(scorers, config) -> dict:
+  """Scores every scorer (and optionally the MHD baseline) on Lake's 20 runs."""
+  try:
+    path = lake_runs.find_runs_zip(config.eval.lake_runs, config.data.manual_dir,
+                                   config.data.data_dir or os.path.expanduser("~/tensorflow_datasets"))
+    runs = lake_runs.load_runs(path)
+  except OmniglotDataError as e:
+    logging.warning("skipping Lake's runs: %s", e)
+    return {"skipped": str(e)}
+  out = {"protocol": "lake_official_20_runs (20-way within-alphabet one-shot, 20 runs x 20 items)",
+         "zip": os.path.abspath(path), "n_way": 20, "num_runs": len(runs), "chance": 5.0, "results": {}}
+  for s in scorers:
+    out["results"][s.name] = score_lake_runs(s, runs, config.model.image_size, config.eval.batch_size)
+  if config.eval.mhd_baseline:
+    out["results"]["mhd"] = _lake_result(runs, lake_runs.mhd_predictions(runs))
+  return out
+
+
+def load_eval_characters(config, which: str) -> loader.CharacterArray:
+  """Characters of the evaluation set ("evaluation") or of the training alphabets."""
+  d, e = config.data, config.eval
+  if which == "evaluation":
+    split, alphabets, drawers = e.split, e.alphabets, e.drawers
+  else:
+    split, alphabets, drawers = d.train_split, d.train_alphabets, d.train_drawers
+  return loader.load_characters(split, alphabets=alphabets, drawers=drawers,
+                                image_size=config.model.image_size, data_dir=d.data_dir,
+                                manual_dir=d.manual_dir)
+
+
+def evaluate_params(config: ml_collections.ConfigDict, params):
+  """Runs the whole evaluation of `params`; returns (eval.json contents, evaluation characters)."""
+  e = config.eval
+  t0 = time.time()
+  model_s = oneshot.model_scorer(params, jnp.dtype(config.model.dtype))
+  unknown = set(e.baselines) - {"pixel_1nn"}
+  if unknown:
+    raise ValueError(f"eval.baselines: unknown {sorted(unknown)}; choose from ['pixel_1nn']")
+  scorers = [model_s] + ([oneshot.pixel_scorer()] if "pixel_1nn" in e.baselines else [])
+  results = {"protocols": {
+      oneshot.WITHIN_ALPHABET: "all N candidates from one alphabet (Lake's benchmark); alphabets"
+                               " with fewer than N characters are skipped",
+      oneshot.ACROSS_ALPHABET: "candidates drawn from the whole set of characters"},
+      "one_shot": [], "encoder_passes": {}}
+  ev = load_eval_characters(config, "evaluation")
+  sets = [("evaluation", ev, scorers)]
+  if e.train_alphabet_tasks:
+    sets.append(("train_alphabets", load_eval_characters(config, "train"), [model_s]))
+  for set_name, chars, set_scorers in sets:
+    for s in set_scorers:
+      logging.info("one-shot sweep: %s on %s (%d characters)", s.name, set_name, chars.num_characters)
+      rows, passes = sweep(s, chars, set_name, e.ways, e.protocols, e.shots, e.num_tasks, e.seed,
+                           e.batch_size)
+      results["one_shot"] += rows
+      results["encoder_passes"][f"{set_name}/{s.name}"] = passes
+  results["verification"] = verification(model_s, ev, e)
+  results["lake_runs"] = lake_evaluation(scorers, config)
+  results["seconds"] = time.time() - t0
+  return results, ev
+
+
+def load_workdir_params(config, workdir: str):
+  like = jax.eval_shape(lambda k: model.init(k, config.model), jax.random.PRNGKey(0))
+  return checkpoints.load_params(workdir, like)
+
+
+def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str, params=None) -> dict:
+  """Evaluates `params` (default: the workdir's checkpoint); writes eval.json and figures."""
+  if params is None:
+    params = load_workdir_params(config, workdir)
+  results, ev = evaluate_params(config, params)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, EVAL_FILE), "w") as f:
+    json.dump(results, f, indent=1)
+  figures.plot_accuracy_vs_n(results["one_shot"], os.path.join(workdir, "accuracy_vs_n.png"))
+  ex = results["verification"]["examples"]
+  flat = ev.images.reshape((-1,) + ev.images.shape[2:])
+  figures.plot_test_pairs(flat[ex["a"]], flat[ex["b"]], ex["target"], ex["score"],
+                          os.path.join(workdir, "test_pairs.png"))
+  print(summary_table(results))
+  return results
+
+
+def _fmt(r: dict | None) -> str:
+  if not r or not r.get("total"):
+    return "n/a"
+  return f"{r['accuracy']:5.1f} [{r['ci95'][0]:4.1f}, {r['ci95'][1]:4.1f}]"
+
+
+def summary_table(results: dict) -> str:
+  """A plain-text table of every accuracy with its 95% CI."""
+  lines = []
+  lake = results.get("lake_runs", {})
+  if "results" in lake:
+    lines.append(f"Lake's 20 official runs (20-way within-alphabet), accuracy % [95% CI]:")
+    for name, r in lake["results"].items():
+      lines.append(f"  {name:<10} {_fmt(r)}   error {r['error']:.1f}%")
+    lines.append("  chance      5.0")
+  else:
+    lines.append(f"Lake's runs skipped: {lake.get('skipped')}")
+  v = results["verification"]
+  lines.append(f"Verification: MATLAB protocol {_fmt(v['matlab'])}; {v['fixed']['total']} pairs"
+               f" {_fmt(v['fixed'])}")
+  lines.append("One-shot sweep, accuracy % [95% CI]:")
+  header = f"  {'set':<16} {'protocol':<16} {'N':>3} {'k':>2} {'tasks':>5}  {'model':<22} {'pixel 1-NN':<22} chance"
+  lines.append(header)
+  keyed = {}
+  for r in results["one_shot"]:
+    keyed.setdefault((r["set"], r["protocol"], r["n_way"], r["shots"]), {})[r["scorer"]] = r
+  for (set_name, protocol, n, k), by in keyed.items():
+    tasks = max(r["num_tasks"] for r in by.values())
+    lines.append(f"  {set_name:<16} {protocol:<16} {n:>3} {k:>2} {tasks:>5}  {_fmt(by.get('model')):<22}"
+                 f" {_fmt(by.get('pixel_1nn')):<22} {100.0 / n:5.1f}")
+  return "\n".join(lines)

@@ -1,5 +1,7 @@
 """Entry point: `python -m siamese_jax.main --config=configs/koch.py --workdir=runs/koch`."""
 
+import logging as logging_std
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -16,9 +18,18 @@ flags.DEFINE_enum("mode", "train_and_eval", ["train_and_eval", "train", "eval"],
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+class _QuietLibraries(logging_std.Filter):
+  """Drops orbax's and tfds' INFO chatter from the absl log; warnings still pass."""
+
+  def filter(self, record):
+    noisy = ("/orbax/", "/tensorflow_datasets/", "/clu/")
+    return record.levelno >= logging_std.WARNING or not any(n in record.pathname for n in noisy)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   from siamese_jax import evaluate, train  # pylint: disable=g-import-not-at-top
 
   config, workdir = FLAGS.config, FLAGS.workdir

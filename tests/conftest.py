@@ -70,6 +70,29 @@ def write_tiny_omniglot(directory: str, bad_image=None) -> dict:
   return counts
 
 
+def write_fake_runs(directory: str, num_runs: int = 2, seed: int = 0) -> dict:
+  """Writes an all_runs.zip in the official layout; returns {run: answers (class index per item)}.
+
+  Training image classKK shows glyph 1000 + KK (drawer 1); test item MM shows the
+  glyph of its class (drawer 2). Lines of class_labels.txt are in item order.
+  """
+  rng = np.random.default_rng(seed)
+  answers = {}
+  with zipfile.ZipFile(os.path.join(directory, "all_runs.zip"), "w") as zf:
+    for r in range(1, num_runs + 1):
+      run = f"run{r:02d}"
+      classes = rng.permutation(20) + 1
+      lines = []
+      for k in range(1, 21):
+        zf.writestr(f"{run}/training/class{k:02d}.png", png_bytes(character_image(1000 + k, 1)))
+      for m, k in enumerate(classes, start=1):
+        zf.writestr(f"{run}/test/item{m:02d}.png", png_bytes(character_image(1000 + k, 2)))
+        lines.append(f"{run}/test/item{m:02d}.png {run}/training/class{k:02d}.png")
+      zf.writestr(f"{run}/class_labels.txt", "\n".join(lines) + "\n")
+      answers[run] = classes - 1
+  return answers
+
+
 @pytest.fixture(scope="session")
 def tiny_omniglot(tmp_path_factory):
   """(manual_dir, prepared tfds data_dir, counts) of the tiny generated Omniglot."""
@@ -78,6 +101,7 @@ def tiny_omniglot(tmp_path_factory):
   base = tmp_path_factory.mktemp("tiny_omniglot")
   manual = str(base / "zips")
   counts = write_tiny_omniglot(manual)
+  write_fake_runs(manual)
   data_dir = str(base / "tfds")
   loader.prepare(data_dir, manual)
   return manual, data_dir, counts

@@ -1,0 +1,184 @@
+"""N-way k-shot one-shot tasks: deterministic generation and embed-once scoring.
+
+A task holds one query image and N candidate classes with k support images each.
+The query's class sits at a uniformly random position among the N candidates, so
+ties (argmax picks the first maximum) never favour the truth: a constant scorer
+gets about 1/N. Images are referred to by flat index `char * D + drawer` into a
+`CharacterArray` images [C, D, H, W, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+WITHIN_ALPHABET = "within_alphabet"
+ACROSS_ALPHABET = "across_alphabet"
+PROTOCOLS = (WITHIN_ALPHABET, ACROSS_ALPHABET)
+
+
+class Tasks(NamedTuple):
+  """A batch of T tasks of N ways and k shots (flat image indices)."""
+
+  query: np.ndarray  # int [T]
+  support: np.ndarray  # int [T, N, k]
+  target: np.ndarray  # int [T], position of the query's class among the N.
+  chars: np.ndarray  # int [T, N], the candidate characters.
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  """What a set of tasks is: protocol, N, k and how many were drawn."""
+
+  protocol: str
+  n_way: int
+  shots: int
+  num_tasks: int
+  eligible_alphabets: int
+
+
+def make_tasks(
+    alphabets: np.ndarray, num_drawers: int, protocol: str, n_way: int, shots: int,
+    num_tasks: int, seed: int,
+) -> tuple[Tasks, TaskSpec]:
+  """Draws `num_tasks` N-way k-shot tasks over characters with alphabet ids `alphabets` [C].
+
+  within_alphabet: an alphabet is drawn uniformly among those with at least N
+  characters (the others are skipped; with none eligible no task is drawn), then N
+  of its characters. across_alphabet: N characters from the whole set. Per task,
+  k + 1 distinct drawers are drawn: k for the support of every class, one for the
+  query. Deterministic for a given seed.
+  """
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"protocol {protocol!r}; choose from {PROTOCOLS}")
+  if shots + 1 > num_drawers:
+    raise ValueError(f"{shots}-shot tasks need {shots + 1} drawers, have {num_drawers}")
+  rng = np.random.default_rng(seed)
+  ids, counts = np.unique(alphabets, return_counts=True)
+  if protocol == WITHIN_ALPHABET:
+    pools = [np.flatnonzero(alphabets == a) for a, n in zip(ids, counts) if n >= n_way]
+  else:
+    pools = [np.arange(len(alphabets))] if len(alphabets) >= n_way else []
+  spec = TaskSpec(protocol, n_way, shots, num_tasks if pools else 0, len(pools) if protocol == WITHIN_ALPHABET else len(ids))
+  if not pools:
+    empty = np.zeros((0,), np.int64)
+    return Tasks(empty, np.zeros((0, n_way, shots), np.int64), empty, np.zeros((0, n_way), np.int64)), spec
+  pool_of_task = rng.integers(0, len(pools), num_tasks)
+  chars = np.stack([rng.choice(pools[p], n_way, replace=False) for p in pool_of_task])
+  drawers = np.stack([rng.choice(num_drawers, shots + 1, replace=False) for _ in range(num_tasks)])
+  target = rng.integers(0, n_way, num_tasks)
+  query = chars[np.arange(num_tasks), target] * num_drawers + drawers[:, shots]
+  support = chars[:, :, None] * num_drawers + drawers[:, None, :shots]
+  return Tasks(query, support, target, chars), spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Scorer:
+  """A way to score pairs: embed(params, images [B,H,W,1]) -> [B, F]; pair(params, a, b) -> score.
+
+  `pair` broadcasts over leading axes of its [..., F] arguments and must be
+  symmetric; a higher score means "more likely the same character".
+  """
+
+  name: str
+  embed: Callable[[Any, jax.Array], jax.Array]
+  pair: Callable[[Any, jax.Array, jax.Array], jax.Array]
+  params: Any = None
+
+  @functools.cached_property
+  def jitted_embed(self):
+    return jax.jit(self.embed)
+
+
+def pixel_scorer() -> Scorer:
+  """Pixel-space nearest neighbour: score = -squared Euclidean distance of ink images."""
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
+  return Scorer(
+      name="pixel_1nn",
+      embed=lambda _, x: model.preprocess(x).reshape(x.shape[0], -1),
+      pair=lambda _, a, b: -jnp.sum((a - b) ** 2, axis=-1),
+  )
+
+
+def model_scorer(params, dtype=jnp.float32) -> Scorer:
+  """The Siamese network: embed = encode, score = head logit on |e1 - e2|."""
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
+  return Scorer(
+      name="model",
+      embed=lambda p, x: model.encode(p, x, dtype),
+      pair=model.pair_logits,
+      params=params,
+  )
+
+
+def embed_images(scorer: Scorer, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+  """Embeds images [U, H, W, 1] in fixed-size jitted batches; returns [U, F]."""
+  fn = scorer.jitted_embed
+  out = []
+  for i in range(0, len(images), batch_size):
+    chunk = images[i : i + batch_size]
+    n = len(chunk)
+    if n < batch_size and len(images) > batch_size:  # Pad: one compiled shape only.
+      chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + chunk.shape[1:], chunk.dtype)])
+    out.append(np.asarray(fn(scorer.params, jnp.asarray(chunk)))[:n])
+  return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def task_scores(scorer: Scorer, table: jax.Array, query: jax.Array, support: jax.Array) -> jax.Array:
+  """Class scores [T, N] = mean over k of pair(query, support) from an embedding table [U, F]."""
+  return _task_scores(scorer.pair, scorer.params, table, query, support)
+
+
+def _task_scores_impl(pair, params, table, query, support):
+  q = table[query]  # [T, F]
+  s = table[support]  # [T, N, k, F]
+  return jnp.mean(pair(params, q[:, None, None, :], s), axis=-1)
+
+
+_task_scores = jax.jit(_task_scores_impl, static_argnums=0)
+
+
+class EmbeddedSet:
+  """Embeds the images of a CharacterArray that tasks refer to, each exactly once."""
+
+  def __init__(self, scorer: Scorer, images: np.ndarray, batch_size: int = 256):
+    self.scorer, self.batch_size = scorer, batch_size
+    self.flat = images.reshape((-1,) + images.shape[2:])  # [C * D, H, W, 1]
+    self.num_drawers = images.shape[1]
+
+  def embed(self, *index_arrays: np.ndarray):
+    """Returns (table [U, F] on device, remap) where remap(idx) gives rows of the table."""
+    unique = np.unique(np.concatenate([a.ravel() for a in index_arrays]))
+    table = jnp.asarray(embed_images(self.scorer, self.flat[unique], self.batch_size))
+    lookup = np.full(len(self.flat), -1, np.int64)
+    lookup[unique] = np.arange(len(unique))
+    return table, (lambda idx: lookup[idx]), len(unique)
+
+
+def accuracy_ci(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+  """Wilson 95% interval for a proportion, in percent."""
+  if total == 0:
+    return (float("nan"), float("nan"))
+  p = correct / total
+  denom = 1 + z * z / total
+  centre = (p + z * z / (2 * total)) / denom
+  half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
+  return (100 * (centre - half), 100 * (centre + half))
+
+
+def predict(scorer: Scorer, table, remap, tasks: Tasks, chunk: int = 64) -> np.ndarray:
+  """Predicted positions [T] (argmax of the class scores, first maximum on ties)."""
+  preds = []
+  for i in range(0, len(tasks.query), chunk):
+    q = jnp.asarray(remap(tasks.query[i : i + chunk]))
+    s = jnp.asarray(remap(tasks.support[i : i + chunk]))
+    preds.append(np.asarray(jnp.argmax(task_scores(scorer, table, q, s), axis=-1)))
+  return np.concatenate(preds) if preds else np.zeros((0,), np.int64)

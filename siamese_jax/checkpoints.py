@@ -1,4 +1,4 @@
-"""Orbax checkpoints of the train state, written atomically; restore of the latest."""
+"""Orbax checkpoints of the train state (written atomically), and of the best parameters."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import jax
 import orbax.checkpoint as ocp
 
 CHECKPOINT_DIR = "checkpoints"
+BEST_DIR = "best"
 
 
-def manager(workdir: str, keep: int = 3, read_only: bool = False) -> ocp.CheckpointManager:
-  """A manager over `<workdir>/checkpoints` keeping the last `keep` steps."""
+def manager(workdir: str, keep: int = 3, read_only: bool = False,
+            subdir: str = CHECKPOINT_DIR) -> ocp.CheckpointManager:
+  """A manager over `<workdir>/<subdir>` keeping the last `keep` steps."""
   return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR)),
+      os.path.abspath(os.path.join(workdir, subdir)),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only),
   )
 
@@ -33,13 +35,15 @@ def restore_latest(mngr: ocp.CheckpointManager, like):
 
 
 def load_params(workdir: str, like_params):
-  """Parameters of the latest checkpoint in workdir (structure of `like_params`)."""
-  if not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
-    raise FileNotFoundError(f"{workdir} has no {CHECKPOINT_DIR}/ (train first)")
-  mngr = manager(workdir, read_only=True)
-  step = mngr.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"{workdir}/{CHECKPOINT_DIR} holds no complete checkpoint")
-  restored = mngr.restore(step, args=ocp.args.StandardRestore())
-  params = restored["params"]
-  return jax.tree_util.tree_map(lambda a, b: jax.numpy.asarray(a, b.dtype), params, like_params)
+  """The workdir's best parameters (by validation), else those of its latest checkpoint."""
+  for subdir in (BEST_DIR, CHECKPOINT_DIR):
+    if not os.path.isdir(os.path.join(workdir, subdir)):
+      continue
+    mngr = manager(workdir, read_only=True, subdir=subdir)
+    step = mngr.latest_step()
+    if step is None:
+      continue
+    restored = mngr.restore(step, args=ocp.args.StandardRestore())
+    mngr.close()
+    return jax.tree_util.tree_map(lambda a, b: jax.numpy.asarray(a, b.dtype), restored["params"], like_params)
+  raise FileNotFoundError(f"{workdir} holds no complete checkpoint with parameters (train first)")

@@ -15,11 +15,11 @@ import ml_collections
 import numpy as np
 import optax
 
+from siamese_jax import batches
 from siamese_jax import checkpoints
-from siamese_jax import losses
 from siamese_jax import metrics as metrics_lib
 from siamese_jax import model
-from siamese_jax import pairs
+from siamese_jax import optim
 from siamese_jax.omniglot import loader
 
 CONFIG_FILE = "config.json"
@@ -27,50 +27,53 @@ CONFIG_FILE = "config.json"
 
 @flax.struct.dataclass
 class TrainState:
-  """Everything the loop needs to continue: step, parameters, optimiser state, RNG key."""
+  """Everything the loop needs to continue exactly: step, parameters, optimiser state,
+  RNG key, and the early-stopping record (best validation accuracy and its epoch)."""
 
   step: jax.Array
   params: model.Params
   opt_state: optax.OptState
   key: jax.Array
+  best_val: jax.Array
+  best_epoch: jax.Array
 
 
-def make_optimizer(train_config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """The optimiser named by `train.optimizer`."""
-  if train_config.optimizer == "adam":
-    return optax.adam(train_config.learning_rate, b1=train_config.b1, b2=train_config.b2)
-  raise ValueError(f"train.optimizer={train_config.optimizer!r}; choose from ['adam']")
+def steps_per_epoch(train_config: ml_collections.ConfigDict) -> int:
+  """Configured steps per epoch, or one pass over the fixed pairs and their distortions."""
+  t = train_config
+  if t.steps_per_epoch:
+    return int(t.steps_per_epoch)
+  if not t.fixed_pairs:
+    raise ValueError("train.steps_per_epoch=0 needs train.fixed_pairs > 0")
+  return max(1, t.fixed_pairs * (1 + t.distortions_per_pair) // t.batch_size)
 
 
-def create_train_state(key: jax.Array, config, optimizer) -> TrainState:
+def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.GradientTransformation]:
+  """Initial state and the optimiser for `config`."""
   init_key, key = jax.random.split(key)
   params = model.init(init_key, config.model)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params), key=key)
+  optimizer = optim.make_optimizer(config.train, params, steps_per_epoch(config.train))
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),
+                     key=key, best_val=jnp.array(-1.0, jnp.float32), best_epoch=jnp.zeros((), jnp.int32))
+  return state, optimizer
 
 
-def pair_loss(params, x_a, x_b, labels, dtype=jnp.float32):
-  """Mean clamped BCE of pairs; both images of every pair go through one encoder call."""
-  b = x_a.shape[0]
-  emb = model.encode(params, jnp.concatenate([x_a, x_b]), dtype)
-  return losses.mean_clamped_bce(model.pair_logits(params, emb[:b], emb[b:]), labels)
+def make_train_step(config, optimizer):
+  """A jitted step(state, data) -> (state, {"loss"}); data from `batches.make_data`.
 
-
-def make_train_step(optimizer, batch_size: int, dtype=jnp.float32):
-  """A jitted step(state, images [C, D, H, W, 1]) -> (state, {"loss"}).
-
-  Samples `batch_size` pairs on the device, computes the loss and its gradient and
-  applies one optimiser update; the input state's buffers are donated.
+  Samples the batch on the device, computes the loss and its gradient and applies
+  one optimiser update; the input state's buffers are donated.
   """
+  loss_fn = batches.make_loss(config)
 
-  def step(state: TrainState, images: jax.Array):
-    key, sample_key = jax.random.split(state.key)
-    x_a, x_b, labels = pairs.sample_pairs(sample_key, images, batch_size)
-    loss, grads = jax.value_and_grad(pair_loss)(state.params, x_a, x_b, labels, dtype)
+  def step(state: TrainState, data):
+    key, batch_key = jax.random.split(state.key)
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, batch_key, data)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state, key=key)
-    return new_state, {"loss": loss}
+    grad_norm = optax.global_norm(grads)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, key=key)
+    return new_state, {"loss": loss, "grad_norm": grad_norm}
 
   return jax.jit(step, donate_argnums=0)
 
@@ -110,6 +113,11 @@ class Progress:
 
       self.bar = tqdm.tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
 
+  def reset(self, step: int) -> None:
+    if self.bar is not None:
+      self.bar.update(step - self.last_step)
+    self.last_step, self.last_time = step, time.time()
+
   def update(self, step: int, loss: float) -> float:
     now = time.time()
     rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
@@ -128,49 +136,122 @@ class Progress:
       self.bar.close()
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
-  """Trains (resuming from the latest checkpoint in workdir) and returns the final state."""
+def load_validation_images(config) -> loader.CharacterArray:
+  v = config.validation
+  return loader.load_characters(v.split, alphabets=v.alphabets, drawers=v.drawers,
+                                image_size=config.model.image_size, data_dir=config.data.data_dir,
+                                manual_dir=config.data.manual_dir)
+
+
+def validate(config, params, chars: loader.CharacterArray) -> dict[str, float]:
+  """Validation: N-way within-alphabet one-shot accuracy (the same tasks every epoch)
+  and verification accuracy on balanced pairs, both in percent."""
+  from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
+
+  v = config.validation
+  scorer = oneshot.model_scorer(params, jnp.dtype(config.model.dtype))
+  rows, _ = evaluate.sweep(scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1,
+                           v.num_tasks, v.seed, config.eval.batch_size)
+  if rows[0]["num_tasks"] == 0:
+    raise ValueError(f"validation.n_way={v.n_way}: no validation alphabet has that many characters")
+  a, b, y = evaluate.verification_pairs(chars, v.verification_pairs, v.seed)
+  p, _ = evaluate.pair_probabilities(scorer, chars, a, b, config.eval.batch_size)
+  return {"val_one_shot": rows[0]["accuracy"], "val_verification": 100.0 * float(np.mean((p >= 0.5) == y))}
+
+
+def early_stopping(best_val: float, best_epoch: int, val: float, epoch: int, patience: int):
+  """(best_val, best_epoch, improved, stop) after validation accuracy `val` at `epoch`."""
+  improved = val > best_val
+  if improved:
+    best_val, best_epoch = val, epoch
+  stop = bool(patience) and epoch - best_epoch >= patience
+  return best_val, best_epoch, improved, stop
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> tuple[TrainState, model.Params]:
+  """Trains, resuming from the latest checkpoint in workdir.
+
+  Returns the final state and the parameters to evaluate: the best by validation
+  accuracy when validation is on, else the final ones.
+  """
   os.makedirs(workdir, exist_ok=True)
   write_config(config, workdir)
   chars = load_train_images(config)
-  logging.info("training on %d characters x %d drawers at %dx%d",
-               chars.num_characters, len(chars.drawers), *chars.images.shape[2:4])
-  images = jax.device_put(chars.images)
+  logging.info("training on %d characters x %d drawers at %dx%d (%s)", chars.num_characters,
+               len(chars.drawers), chars.images.shape[2], chars.images.shape[3], ", ".join(chars.alphabet_names))
+  val_chars = load_validation_images(config) if config.validation.enabled else None
+  data = batches.make_data(config, chars.images)
 
-  optimizer = make_optimizer(config.train)
-  state = create_train_state(jax.random.PRNGKey(config.seed), config, optimizer)
+  state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
   logging.info("model has %d parameters", model.num_params(state.params))
   mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
+  best_mngr = checkpoints.manager(workdir, 1, subdir=checkpoints.BEST_DIR)
   restored = checkpoints.restore_latest(mngr, state)
   if restored is not None:
     state = restored
     logging.info("resumed from step %d", int(state.step))
 
-  step_fn = make_train_step(optimizer, config.train.batch_size, jnp.dtype(config.model.dtype))
-  writer = metrics_lib.MetricsWriter(workdir, hparams=config.to_dict() and _flat(config))
-  start, total = int(state.step), config.train.num_steps
-  progress = Progress(start, total, config.train.batch_size)
+  step_fn = make_train_step(config, optimizer)
+  writer = metrics_lib.MetricsWriter(workdir, hparams=_flat(config))
+  spe = steps_per_epoch(config.train)
+  start, total = int(state.step), spe * config.train.max_epochs
+  progress = Progress(start, total, _pairs_per_step(config.train))
   pending = []
+  step = start
   try:
-    for step in range(start + 1, total + 1):
-      state, out = step_fn(state, images)
+    while step < total:
+      state, out = step_fn(state, data)
+      step += 1
       pending.append(out["loss"])
-      if step % config.train.log_every == 0 or step == total:
-        loss = float(jnp.mean(jnp.stack(pending)))  # The only host sync.
+      if step == start + 1:
+        jax.block_until_ready(out["loss"])  # Exclude compilation from the first rate.
+        progress.reset(step)
+      if step % config.train.log_every == 0 or step == total or step % spe == 0:
+        loss = float(jnp.mean(jnp.stack(pending)))  # The only host sync between epochs.
         pending = []
         if not np.isfinite(loss):
           raise FloatingPointError(f"loss became {loss} by step {step}")
-        pairs_per_s = progress.update(step, loss)
-        writer.write(step, {"loss": loss, "pairs_per_s": pairs_per_s})
-      if step % config.train.checkpoint_every == 0 or step == total:
+        rate = progress.update(step, loss)
+        writer.write(step, {"loss": loss, "pairs_per_s": rate,
+                            "learning_rate": optim.current_learning_rate(config.train, step, spe)})
+      stop = False
+      if step % spe == 0 and val_chars is not None:
+        epoch = step // spe
+        val = validate(config, state.params, val_chars)
+        best_val, best_epoch, improved, stop = early_stopping(
+            float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience)
+        state = state.replace(best_val=jnp.float32(best_val), best_epoch=jnp.int32(best_epoch))
+        writer.write(step, {**val, "epoch": epoch})
+        logging.info("epoch %d: validation %d-way one-shot %.1f%%, verification %.1f%% (best %.1f%% at"
+                     " epoch %d)", epoch, config.validation.n_way, val["val_one_shot"],
+                     val["val_verification"], best_val, best_epoch)
+        if improved:
+          checkpoints.save(best_mngr, step, {"params": state.params})
+        if stop:
+          logging.info("early stopping: no improvement for %d epochs", config.train.patience)
+      if step % config.train.checkpoint_every == 0 or step == total or step % spe == 0 or stop:
         checkpoints.save(mngr, step, state)
+      if stop:
+        break
   finally:
     progress.close()
-    mngr.wait_until_finished()
-    mngr.close()
+    for m in (mngr, best_mngr):
+      m.wait_until_finished()
     writer.close()
+  best = checkpoints.restore_latest(best_mngr, {"params": state.params}) if val_chars is not None else None
+  for m in (mngr, best_mngr):
+    m.close()
   metrics_lib.plot_curves(workdir, ("loss",), "loss.png", "training loss")
-  return state
+  metrics_lib.plot_curves(workdir, ("val_one_shot", "val_verification"), "validation.png",
+                          "validation accuracy (%)")
+  return state, (best["params"] if best is not None else state.params)
+
+
+def _pairs_per_step(t) -> int:
+  if t.pair_mode == "all_pairs":
+    n = t.chars_per_batch * t.drawers_per_char
+    return n * (n - 1) // 2
+  return t.batch_size
 
 
 def _flat(config) -> dict:
@@ -189,8 +270,8 @@ def _flat(config) -> dict:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Trains, then evaluates the final parameters; returns the evaluation results."""
-  state = train(config, workdir)
+  """Trains, then evaluates the best (or final) parameters; returns the evaluation results."""
+  _, params = train(config, workdir)
   from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top
 
-  return evaluate.evaluate_workdir(config, workdir, params=state.params)
+  return evaluate.evaluate_workdir(config, workdir, params=params)

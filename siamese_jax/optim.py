@@ -1,0 +1,80 @@
+"""Optimisers: Adam (the seed MATLAB example) and Koch et al.'s layer-wise SGD, from optax pieces."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+OPTIMIZERS = ("adam", "koch_sgd")
+
+
+def layer_names(params) -> list[str]:
+  """Layer names in network order: conv0..conv{L-1}, embed, head."""
+  convs = sorted((k for k in params if k.startswith("conv")), key=lambda k: int(k[4:]))
+  return convs + ["embed", "head"]
+
+
+def per_layer(value, names: list[str], what: str) -> dict[str, float]:
+  """A scalar broadcast to every layer, or a tuple with one value per layer."""
+  if isinstance(value, (int, float)):
+    return {n: float(value) for n in names}
+  value = tuple(value)
+  if len(value) != len(names):
+    raise ValueError(f"train.{what} has {len(value)} values; the network has {len(names)} layers {names}")
+  return dict(zip(names, map(float, value)))
+
+
+def koch_lr_schedule(lr: float, steps_per_epoch: int, decay: float):
+  """lr * decay**epoch, with epoch = step // steps_per_epoch."""
+  return optax.exponential_decay(lr, transition_steps=steps_per_epoch, decay_rate=decay, staircase=True)
+
+
+def koch_momentum_schedule(start: float, final: float, steps_per_epoch: int, ramp_epochs: int):
+  """Momentum rising linearly per epoch from `start` to `final` over `ramp_epochs` epochs."""
+
+  def schedule(step):
+    epoch = step // steps_per_epoch
+    frac = jnp.minimum(epoch / max(ramp_epochs, 1), 1.0)
+    return start + (final - start) * frac
+
+  return schedule
+
+
+def make_optimizer(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
+  """The optimiser named by `train.optimizer`.
+
+  koch_sgd: for every layer j, an L2 penalty l2_j * w (optax.add_decayed_weights),
+  then SGD with momentum whose learning rate decays by `lr_decay` per epoch and
+  whose momentum rises linearly from `momentum_start` to momentum_j.
+  """
+  if train.optimizer == "adam":
+    return optax.adam(train.learning_rate, b1=train.b1, b2=train.b2)
+  if train.optimizer != "koch_sgd":
+    raise ValueError(f"train.optimizer={train.optimizer!r}; choose from {list(OPTIMIZERS)}")
+  names = layer_names(params)
+  lrs = per_layer(train.learning_rate, names, "learning_rate")
+  moms = per_layer(train.momentum, names, "momentum")
+  l2s = per_layer(train.l2, names, "l2")
+  transforms = {
+      n: optax.chain(
+          optax.add_decayed_weights(l2s[n]),
+          optax.inject_hyperparams(optax.sgd)(
+              learning_rate=koch_lr_schedule(lrs[n], steps_per_epoch, train.lr_decay),
+              momentum=koch_momentum_schedule(train.momentum_start, moms[n], steps_per_epoch,
+                                              train.momentum_epochs),
+          ),
+      )
+      for n in names
+  }
+  labels = {n: jax.tree_util.tree_map(lambda _, n=n: n, params[n]) for n in params}
+  return optax.multi_transform(transforms, labels)
+
+
+def current_learning_rate(train: ml_collections.ConfigDict, step: int, steps_per_epoch: int) -> float:
+  """The (first layer's) learning rate at `step`, for logging."""
+  if train.optimizer == "adam":
+    return float(train.learning_rate)
+  lr = train.learning_rate if isinstance(train.learning_rate, (int, float)) else train.learning_rate[0]
+  return float(koch_lr_schedule(float(lr), steps_per_epoch, train.lr_decay)(step))

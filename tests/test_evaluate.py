@@ -152,7 +152,7 @@ def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
   workdir = tmp_path / "run"
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
   base = [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke",
-          f"--workdir={workdir}", "--config.train.num_steps=10", "--config.eval.num_tasks=30"]
+          f"--workdir={workdir}", "--config.train.max_epochs=1", "--config.eval.num_tasks=30"]
   for mode in ("train", "eval"):
     proc = subprocess.run(base + [f"--mode={mode}"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)

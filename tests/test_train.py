@@ -1,4 +1,4 @@
-"""Train step overfits a fixed batch; main runs end to end on the smoke preset."""
+"""Training: overfitting a fixed batch, on-device batches, presets, split, early stopping, main."""
 
 import json
 import os
@@ -7,11 +7,21 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+import pytest
 
 from configs import koch
 from conftest import ROOT
-from siamese_jax import model, train
+from siamese_jax import batches, checkpoints, model, train
+from siamese_jax.omniglot.constants import ALPHABETS
+
+
+def tiny_config(tiny_omniglot, preset="smoke"):
+  _, data_dir, _ = tiny_omniglot
+  cfg = koch.get_config(preset)
+  cfg.data.data_dir = data_dir
+  return cfg
 
 
 def test_repeated_step_on_fixed_batch_lowers_loss():
@@ -26,7 +36,7 @@ def test_repeated_step_on_fixed_batch_lowers_loss():
 
   @jax.jit
   def step(params, opt_state):
-    loss, grads = jax.value_and_grad(train.pair_loss)(params, x_a, x_b, labels)
+    loss, grads = jax.value_and_grad(batches.pair_loss)(params, x_a, x_b, labels)
     updates, opt_state = opt.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
@@ -37,22 +47,101 @@ def test_repeated_step_on_fixed_batch_lowers_loss():
   assert losses[-1] < 0.5 * losses[0], losses[::10]
 
 
-def test_train_step_samples_on_device_and_learns(tiny_omniglot):
-  _, data_dir, _ = tiny_omniglot
-  cfg = koch.get_config("smoke")
-  cfg.data.data_dir = data_dir
-  chars = train.load_train_images(cfg)
-  opt = train.make_optimizer(cfg.train)
-  state = train.create_train_state(jax.random.PRNGKey(0), cfg, opt)
-  step = train.make_train_step(opt, 32)
-  images = jax.device_put(chars.images)
+@pytest.mark.parametrize("pair_mode", ["independent", "all_pairs"])
+def test_train_step_samples_on_device_and_learns(tiny_omniglot, pair_mode):
+  cfg = tiny_config(tiny_omniglot)
+  cfg.train.pair_mode = pair_mode
+  cfg.train.chars_per_batch = 5
+  cfg.augment.enabled = False
+  data = batches.make_data(cfg, train.load_train_images(cfg).images)
+  state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
+  step = train.make_train_step(cfg, opt)
   losses = []
   for _ in range(150):
-    state, out = step(state, images)
+    state, out = step(state, data)
     losses.append(out["loss"])
   losses = jnp.stack(losses)
   assert int(state.step) == 150
   assert float(losses[-30:].mean()) < float(losses[:30].mean())
+
+
+@pytest.mark.parametrize("preset", sorted(koch.PRESETS))
+def test_each_preset_builds_and_runs_two_steps(tiny_omniglot, preset):
+  cfg = tiny_config(tiny_omniglot, preset)
+  cfg.train.batch_size = 4  # The preset's network and recipe, a small batch.
+  cfg.train.chars_per_batch = 3
+  cfg.train.fixed_pairs = min(cfg.train.fixed_pairs, 64)
+  data = batches.make_data(cfg, train.load_train_images(cfg).images)
+  state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
+  step = train.make_train_step(cfg, opt)
+  before = state.params["head"]["w"]
+  before = np.array(before)
+  for _ in range(2):
+    state, out = step(state, data)
+    assert np.isfinite(float(out["loss"]))
+  assert int(state.step) == 2
+  assert not np.allclose(before, state.params["head"]["w"])
+
+
+def test_koch_recipe_values():
+  c = koch.get_config()
+  assert c.model.features == (64, 128, 128, 256) and c.model.kernel_sizes == (10, 7, 4, 4)
+  assert c.data.train_drawers == tuple(range(1, 13)) and c.train.batch_size == 128
+  assert len(c.validation.alphabets) == 10 and len(c.validation.drawers) == 4
+  assert set(c.validation.alphabets).isdisjoint(c.eval.alphabets)
+  assert train.steps_per_epoch(c.train) == 150_000 * 9 // 128
+  m = koch.get_config("matlab")
+  assert (m.train.optimizer, m.train.learning_rate, m.train.batch_size) == ("adam", 6e-5, 180)
+  assert train.steps_per_epoch(m.train) * m.train.max_epochs == 10_000
+
+
+def test_training_never_sees_validation_or_test_alphabets(real_omniglot):
+  _, data_dir = real_omniglot
+  for preset in ("koch", "cpu"):
+    cfg = koch.get_config(preset)
+    cfg.data.data_dir = data_dir
+    chars = train.load_train_images(cfg)
+    assert cfg.data.train_drawers == tuple(chars.drawers)
+    cfg.train.fixed_pairs = min(cfg.train.fixed_pairs, 5000)
+    data = batches.make_data(cfg, chars.images)
+    fn = jax.jit(lambda k: batches.sampled_alphabets(k, data, cfg, chars.alphabets))
+    seen = set()
+    for i in range(50):
+      seen |= set(np.asarray(fn(jax.random.PRNGKey(i))).tolist())
+    names = {ALPHABETS[i] for i in seen}
+    assert names <= set(chars.alphabet_names) and len(names) == 30
+    assert names.isdisjoint(cfg.validation.alphabets) and names.isdisjoint(koch.TEST_ALPHABETS)
+
+
+def test_early_stopping_rule():
+  assert train.early_stopping(50.0, 2, 60.0, 3, 2) == (60.0, 3, True, False)
+  assert train.early_stopping(50.0, 2, 40.0, 3, 2) == (50.0, 2, False, False)
+  assert train.early_stopping(50.0, 2, 40.0, 4, 2) == (50.0, 2, False, True)
+  assert train.early_stopping(50.0, 2, 40.0, 40, 0)[3] is False  # patience 0: never.
+
+
+def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeypatch):
+  cfg = tiny_config(tiny_omniglot)
+  cfg.validation.alphabets = None
+  cfg.train.steps_per_epoch = 3
+  cfg.train.max_epochs = 20
+  cfg.train.patience = 2
+  scripted = iter([10.0, 50.0, 40.0, 30.0, 90.0, 95.0])
+  seen = []
+
+  def fake_validate(config, params, chars):
+    seen.append(jax.tree_util.tree_map(np.array, params))
+    return {"val_one_shot": next(scripted), "val_verification": 50.0}
+
+  monkeypatch.setattr(train, "validate", fake_validate)
+  state, best = train.train(cfg, str(tmp_path))
+  assert len(seen) == 4 and int(state.step) == 12  # Best at epoch 2, no gain in 3 and 4: stop.
+  jax.tree_util.tree_map(np.testing.assert_array_equal, best, seen[1])
+  like = jax.eval_shape(lambda k: model.init(k, cfg.model), jax.random.PRNGKey(0))
+  jax.tree_util.tree_map(np.testing.assert_array_equal, checkpoints.load_params(str(tmp_path), like), seen[1])
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert [r["val_one_shot"] for r in rows if "val_one_shot" in r] == [10.0, 50.0, 40.0, 30.0]
+  assert (tmp_path / "validation.png").exists()
 
 
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
@@ -60,12 +149,13 @@ def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
   workdir = tmp_path / "run"
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
   cmd = [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke",
-         f"--workdir={workdir}", "--config.train.num_steps=20"]
+         f"--workdir={workdir}", "--config.train.max_epochs=1", "--config.eval.num_tasks=20"]
   proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "step 20/20" in proc.stderr
-  for name in ("config.json", "metrics.jsonl", "loss.png", "checkpoints"):
+  assert "step 20/20" in proc.stderr and "epoch 1: validation" in proc.stderr
+  for name in ("config.json", "metrics.jsonl", "loss.png", "validation.png", "checkpoints", "best",
+               "eval.json", "accuracy_vs_n.png", "test_pairs.png"):
     assert (workdir / name).exists(), name
   rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
-  assert [r["step"] for r in rows] == [10, 20]
-  assert json.load(open(workdir / "config.json"))["train"]["num_steps"] == 20
+  assert [r["step"] for r in rows if "loss" in r] == [10, 20]
+  assert json.load(open(workdir / "config.json"))["train"]["max_epochs"] == 1

@@ -1,0 +1,49 @@
+"""Koch's layer-wise SGD: each layer's learning rate, momentum ramp and L2 follow the formula."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from siamese_jax import optim
+
+
+def test_layerwise_schedule_matches_formula():
+  params = {"conv0": {"w": jnp.full((2,), 1.0)}, "embed": {"w": jnp.full((2,), 2.0)},
+            "head": {"w": jnp.full((2,), -1.0)}}
+  lrs, moms, l2s = (0.1, 0.05, 0.2), (0.9, 0.7, 0.6), (0.01, 0.0, 0.1)
+  train = ml_collections.ConfigDict(dict(
+      optimizer="koch_sgd", learning_rate=lrs, momentum=moms, l2=l2s, momentum_start=0.5,
+      momentum_epochs=2, lr_decay=0.5))
+  spe = 2
+  opt = optim.make_optimizer(train, params, spe)
+  state = opt.init(params)
+  grads = jax.tree_util.tree_map(lambda w: jnp.full_like(w, 0.3), params)
+  names = ["conv0", "embed", "head"]
+  want = {n: float(params[n]["w"][0]) for n in names}
+  trace = {n: 0.0 for n in names}
+  p = params
+  for step in range(7):
+    updates, state = opt.update(grads, state, p)
+    p = optax.apply_updates(p, updates)
+    epoch = step // spe
+    for i, n in enumerate(names):
+      lr = lrs[i] * 0.5 ** epoch
+      mom = 0.5 + (moms[i] - 0.5) * min(epoch / 2, 1.0)
+      g = 0.3 + l2s[i] * want[n]
+      trace[n] = g + mom * trace[n]
+      want[n] -= lr * trace[n]
+      np.testing.assert_allclose(float(p[n]["w"][0]), want[n], rtol=1e-5, err_msg=f"{n} step {step}")
+
+
+def test_per_layer_length_is_checked():
+  params = {"conv0": {"w": jnp.ones(2)}, "embed": {"w": jnp.ones(2)}, "head": {"w": jnp.ones(2)}}
+  train = ml_collections.ConfigDict(dict(optimizer="koch_sgd", learning_rate=(0.1, 0.2), momentum=0.9,
+                                         l2=0.0, momentum_start=0.5, momentum_epochs=2, lr_decay=0.99))
+  try:
+    optim.make_optimizer(train, params, 10)
+  except ValueError as e:
+    assert "learning_rate has 2 values" in str(e)
+  else:
+    raise AssertionError("expected a ValueError")

@@ -56,13 +56,13 @@ def independent_index(key, data, train) -> tuple[pairs.PairIndex, jax.Array | No
   return pairs.sample_pair_index(key, c, d, train.batch_size), None
 
 
-def independent_batch(key, data, config):
-  """(x_a, x_b [B, H, W, 1] float ink, labels [B])."""
+def independent_batch(key, data, config, constrain=lambda x: x):
+  """(x_a, x_b [B, H, W, 1] float ink, labels [B]); `constrain` marks the batch axis for sharding."""
   t, images = config.train, data["images"]
   k_idx, k_choice, k_aug_a, k_aug_b = jax.random.split(key, 4)
   idx, ids = independent_index(k_idx, data, t)
-  x_a = model.preprocess(images[idx.char_a, idx.drawer_a])
-  x_b = model.preprocess(images[idx.char_b, idx.drawer_b])
+  x_a = constrain(model.preprocess(images[idx.char_a, idx.drawer_a]))
+  x_b = constrain(model.preprocess(images[idx.char_b, idx.drawer_b]))
   if config.augment.enabled:
     if "fixed" in data:
       choice = jax.random.randint(k_choice, ids.shape, 0, 1 + t.distortions_per_pair)
@@ -75,20 +75,19 @@ def independent_batch(key, data, config):
   return x_a, x_b, idx.label
 
 
-def independent_loss(params, key, data, config, dtype=jnp.float32):
-  """Mean clamped BCE of an independent pair batch; both images go through one encoder call."""
-  x_a, x_b, labels = independent_batch(key, data, config)
+def independent_loss(params, key, data, config, dtype=jnp.float32, constrain=lambda x: x):
+  """Mean clamped BCE of an independent pair batch."""
+  x_a, x_b, labels = independent_batch(key, data, config, constrain)
   return pair_loss(params, x_a, x_b, labels, dtype)
 
 
 def pair_loss(params, x_a, x_b, labels, dtype=jnp.float32):
   """Mean clamped BCE of pairs (x_a[i], x_b[i]) with labels [B]."""
-  b = x_a.shape[0]
-  emb = model.encode(params, jnp.concatenate([x_a, x_b]), dtype)
-  return losses.mean_clamped_bce(model.pair_logits(params, emb[:b], emb[b:]), labels)
+  emb_a, emb_b = model.encode(params, x_a, dtype), model.encode(params, x_b, dtype)
+  return losses.mean_clamped_bce(model.pair_logits(params, emb_a, emb_b), labels)
 
 
-def group_batch(key, data, config):
+def group_batch(key, data, config, constrain=lambda x: x):
   """P characters x Q distinct drawers: images [P*Q, H, W, 1] (float ink) and characters [P*Q]."""
   t, images = config.train, data["images"]
   c, d = images.shape[:2]
@@ -96,15 +95,15 @@ def group_batch(key, data, config):
   chars = jax.random.choice(k_char, c, (t.chars_per_batch,), replace=False)
   drawers = jnp.argsort(jax.random.uniform(k_drawer, (t.chars_per_batch, d)), axis=1)[:, : t.drawers_per_char]
   x = model.preprocess(images[chars[:, None], drawers])
-  x = x.reshape((-1,) + x.shape[2:])
+  x = constrain(x.reshape((-1,) + x.shape[2:]))
   if config.augment.enabled:
     x = augment.distort_batch(k_aug, x, config.augment)
   return x, jnp.repeat(chars, t.drawers_per_char)
 
 
-def all_pairs_loss(params, key, data, config, dtype=jnp.float32):
+def all_pairs_loss(params, key, data, config, dtype=jnp.float32, constrain=lambda x: x):
   """Balanced clamped BCE over every pair i < j of a group batch."""
-  x, chars = group_batch(key, data, config)
+  x, chars = group_batch(key, data, config, constrain)
   emb = model.encode(params, x, dtype)
   logits = model.pair_logits(params, emb[:, None, :], emb[None, :, :])  # [N, N]
   same = (chars[:, None] == chars[None, :]).astype(jnp.float32)
@@ -116,13 +115,13 @@ def all_pairs_loss(params, key, data, config, dtype=jnp.float32):
   return 0.5 * (jnp.sum(bce * pos) / jnp.sum(pos) + jnp.sum(bce * neg) / jnp.sum(neg))
 
 
-def make_loss(config: ml_collections.ConfigDict):
-  """loss(params, key, data) for the configured pair mode."""
+def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
+  """loss(params, key, data) for the configured pair mode; `constrain` shards the batch axis."""
   dtype = jnp.dtype(config.model.dtype)
   fn = {"independent": independent_loss, "all_pairs": all_pairs_loss}.get(config.train.pair_mode)
   if fn is None:
     raise ValueError(f"train.pair_mode={config.train.pair_mode!r}; choose from ['independent', 'all_pairs']")
-  return lambda params, key, data: fn(params, key, data, config, dtype)
+  return lambda params, key, data: fn(params, key, data, config, dtype, constrain)
 
 
 def sampled_alphabets(key, data, config, alphabets) -> jax.Array:

@@ -91,31 +91,70 @@ def preprocess(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32)
 
 
-def _conv(x, w, b, dtype):
-  y = jax.lax.conv_general_dilated(
-      x.astype(dtype), w.astype(dtype), (1, 1), "VALID",
-      dimension_numbers=("NHWC", "HWIO", "NHWC"),
-  )
-  return y + b.astype(dtype)
+def conv_xla(x: jax.Array, w: jax.Array) -> jax.Array:
+  """Valid 2-D convolution, NHWC x HWIO -> NHWC, by lax.conv_general_dilated."""
+  return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _max_pool(x):
-  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+def conv_patches(x: jax.Array, w: jax.Array) -> jax.Array:
+  """The same convolution as patches (k*k shifted slices) times a matrix: one big dot.
+
+  XLA's CPU convolutions (their backward passes above all) are far slower than
+  its matrix multiply; this form turns the work into dots.
+  """
+  k_h, k_w, c_in, c_out = w.shape
+  h, w_out = x.shape[1] - k_h + 1, x.shape[2] - k_w + 1
+  cols = [x[:, i : i + h, j : j + w_out, :] for i in range(k_h) for j in range(k_w)]
+  patches = jnp.concatenate(cols, axis=-1)  # [B, H', W', k*k*C_in], (i, j, c) order as w.
+  return jnp.dot(patches, w.reshape(k_h * k_w * c_in, c_out), preferred_element_type=x.dtype)
+
+
+CONV_IMPLS = {"xla": conv_xla, "patches": conv_patches}
+
+
+def conv_impl_for_backend(name: str = "auto"):
+  """The convolution to use: "auto" is XLA's everywhere for now (its CPU forward is 6x the
+  patches form; their training steps are within 10% of each other)."""
+  if name == "auto":
+    name = "xla"
+  if name not in CONV_IMPLS:
+    raise ValueError(f"model.conv_impl={name!r}; choose from {['auto', *CONV_IMPLS]}")
+  return CONV_IMPLS[name]
+
+
+def _conv(x, w, b, dtype, conv):
+  return conv(x.astype(dtype), w.astype(dtype)) + b.astype(dtype)
+
+
+def max_pool(x: jax.Array) -> jax.Array:
+  """2x2 max-pool, stride 2, VALID (an odd last row/column is dropped): [B,H,W,C] -> [B,H//2,W//2,C].
+
+  Written as a reshape and a max rather than reduce_window: its gradient is then
+  a cheap compare-and-select instead of select_and_scatter, which is slow on CPU.
+  """
+  b, h, w, c = x.shape
+  x = x[:, : h // 2 * 2, : w // 2 * 2, :]
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 def num_convs(params: Params) -> int:
   return sum(1 for k in params if k.startswith("conv"))
 
 
-def encode(params: Params, images: jax.Array, dtype=jnp.float32) -> jax.Array:
-  """Embeds images [B, H, W, 1] (uint8 or float ink) to float32 [B, E] in (0, 1)."""
+def encode(params: Params, images: jax.Array, dtype=jnp.float32, conv_impl: str = "auto") -> jax.Array:
+  """Embeds images [B, H, W, 1] (uint8 or float ink) to float32 [B, E] in (0, 1).
+
+  dtype: compute dtype of convs and the dense layer (parameters stay float32);
+  conv_impl: "xla", "patches" or "auto" (see `conv_impl_for_backend`).
+  """
+  conv = conv_impl_for_backend(conv_impl)
   x = preprocess(images)
   n = num_convs(params)
   for i in range(n):
     p = params[f"conv{i}"]
-    x = jax.nn.relu(_conv(x, p["w"], p["b"], dtype))
+    x = jax.nn.relu(_conv(x, p["w"], p["b"], dtype, conv))
     if i < n - 1:
-      x = _max_pool(x)
+      x = max_pool(x)
   x = x.reshape(x.shape[0], -1)
   p = params["embed"]
   x = x @ p["w"].astype(dtype) + p["b"].astype(dtype)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 
 from absl import logging
@@ -17,9 +19,11 @@ import optax
 
 from siamese_jax import batches
 from siamese_jax import checkpoints
+from siamese_jax import config_check
 from siamese_jax import metrics as metrics_lib
 from siamese_jax import model
 from siamese_jax import optim
+from siamese_jax import sharding
 from siamese_jax.omniglot import loader
 
 CONFIG_FILE = "config.json"
@@ -58,13 +62,15 @@ def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.Gradie
   return state, optimizer
 
 
-def make_train_step(config, optimizer):
-  """A jitted step(state, data) -> (state, {"loss"}); data from `batches.make_data`.
+def make_train_step(config, optimizer, mesh=None):
+  """A jitted step(state, data) -> (state, {"loss", "grad_norm"}); data from `batches.make_data`.
 
   Samples the batch on the device, computes the loss and its gradient and applies
-  one optimiser update; the input state's buffers are donated.
+  one optimiser update; the input state's buffers are donated. With a mesh of
+  several devices the batch is split along its first axis and the parameters are
+  replicated (XLA inserts the gradient all-reduce).
   """
-  loss_fn = batches.make_loss(config)
+  loss_fn = batches.make_loss(config, sharding.constrain_batch(mesh))
 
   def step(state: TrainState, data):
     key, batch_key = jax.random.split(state.key)
@@ -168,19 +174,95 @@ def early_stopping(best_val: float, best_epoch: int, val: float, epoch: int, pat
   return best_val, best_epoch, improved, stop
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> tuple[TrainState, model.Params]:
+class Interrupted(Exception):
+  """Training stopped on SIGTERM or SIGINT after writing a checkpoint."""
+
+  def __init__(self, signum: int, step: int):
+    super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint saved."
+                     " Run the same command again to resume.")
+    self.signum, self.step = signum, step
+
+
+class _StopSignals:
+  """Turns SIGTERM/SIGINT into a flag the loop checks after each step (main thread only)."""
+
+  def __init__(self):
+    self.signum, self._old = None, {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for s in (signal.SIGTERM, signal.SIGINT):
+        self._old[s] = signal.signal(s, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None:  # A second signal: give up at once.
+      raise KeyboardInterrupt
+    logging.warning("received %s: finishing the current step and writing a checkpoint",
+                    signal.Signals(signum).name)
+    self.signum = signum
+
+  def __exit__(self, *exc):
+    for s, h in self._old.items():
+      signal.signal(s, h)
+
+
+def check_config_unchanged(config, workdir: str, allow_change: bool) -> None:
+  """Refuses to resume a workdir whose recorded config differs (training-relevant keys)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = json.loads(config.to_json_best_effort())
+  diffs = [k for k in sorted(set(_flat_dict(old)) | set(_flat_dict(new)))
+           if not k.startswith(RESUME_FREE_KEYS) and _flat_dict(old).get(k) != _flat_dict(new).get(k)]
+  if diffs and not allow_change:
+    shown = ", ".join(f"{k}: {_flat_dict(old).get(k)!r} -> {_flat_dict(new).get(k)!r}" for k in diffs[:5])
+    raise ValueError(f"{workdir} was started with a different config ({shown}); pass"
+                     " --allow_config_change to resume anyway, or use a new --workdir")
+  if diffs:
+    logging.warning("resuming with a changed config: %s", ", ".join(diffs))
+
+
+# Keys that may change between runs on one workdir: they do not affect training.
+RESUME_FREE_KEYS = ("eval.", "data.data_dir", "data.manual_dir", "train.log_every")
+
+
+def _guard_finite(pending: list, step: int, mngr) -> float:
+  """Mean loss of the pending steps; raises naming the first step whose loss or gradient is not finite."""
+  losses = np.asarray(jnp.stack([p["loss"] for p in pending]))
+  norms = np.asarray(jnp.stack([p["grad_norm"] for p in pending]))
+  bad = np.flatnonzero(~(np.isfinite(losses) & np.isfinite(norms)))
+  if len(bad):
+    first = step - len(pending) + 1 + int(bad[0])
+    raise FloatingPointError(
+        f"non-finite loss ({losses[bad[0]]}) or gradient norm ({norms[bad[0]]}) at step {first};"
+        f" the last good checkpoint (step {mngr.latest_step()}) is kept")
+  return float(losses.mean())
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False,
+          mesh=None) -> tuple[TrainState, model.Params]:
   """Trains, resuming from the latest checkpoint in workdir.
 
   Returns the final state and the parameters to evaluate: the best by validation
-  accuracy when validation is on, else the final ones.
+  accuracy when validation is on, else the final ones. Raises `Interrupted` after
+  checkpointing on SIGTERM/SIGINT, FloatingPointError on a non-finite loss.
   """
+  mesh = mesh or sharding.make_mesh()
+  config_check.validate(config, mesh.size)
   os.makedirs(workdir, exist_ok=True)
-  write_config(config, workdir)
+  check_config_unchanged(config, workdir, allow_config_change)
+  if jax.process_index() == 0:
+    write_config(config, workdir)
   chars = load_train_images(config)
-  logging.info("training on %d characters x %d drawers at %dx%d (%s)", chars.num_characters,
-               len(chars.drawers), chars.images.shape[2], chars.images.shape[3], ", ".join(chars.alphabet_names))
+  logging.info("training on %d characters x %d drawers at %dx%d (%s); %d device(s)", chars.num_characters,
+               len(chars.drawers), chars.images.shape[2], chars.images.shape[3],
+               ", ".join(chars.alphabet_names), mesh.size)
   val_chars = load_validation_images(config) if config.validation.enabled else None
-  data = batches.make_data(config, chars.images)
+  data = sharding.replicate(batches.make_data(config, chars.images), mesh)
 
   state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
   logging.info("model has %d parameters", model.num_params(state.params))
@@ -190,8 +272,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> tuple[TrainState, 
   if restored is not None:
     state = restored
     logging.info("resumed from step %d", int(state.step))
+  state = sharding.replicate(state, mesh)
 
-  step_fn = make_train_step(config, optimizer)
+  step_fn = make_train_step(config, optimizer, mesh)
   writer = metrics_lib.MetricsWriter(workdir, hparams=_flat(config))
   spe = steps_per_epoch(config.train)
   start, total = int(state.step), spe * config.train.max_epochs
@@ -199,40 +282,31 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> tuple[TrainState, 
   pending = []
   step = start
   try:
-    while step < total:
-      state, out = step_fn(state, data)
-      step += 1
-      pending.append(out["loss"])
-      if step == start + 1:
-        jax.block_until_ready(out["loss"])  # Exclude compilation from the first rate.
-        progress.reset(step)
-      if step % config.train.log_every == 0 or step == total or step % spe == 0:
-        loss = float(jnp.mean(jnp.stack(pending)))  # The only host sync between epochs.
-        pending = []
-        if not np.isfinite(loss):
-          raise FloatingPointError(f"loss became {loss} by step {step}")
-        rate = progress.update(step, loss)
-        writer.write(step, {"loss": loss, "pairs_per_s": rate,
-                            "learning_rate": optim.current_learning_rate(config.train, step, spe)})
-      stop = False
-      if step % spe == 0 and val_chars is not None:
-        epoch = step // spe
-        val = validate(config, state.params, val_chars)
-        best_val, best_epoch, improved, stop = early_stopping(
-            float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience)
-        state = state.replace(best_val=jnp.float32(best_val), best_epoch=jnp.int32(best_epoch))
-        writer.write(step, {**val, "epoch": epoch})
-        logging.info("epoch %d: validation %d-way one-shot %.1f%%, verification %.1f%% (best %.1f%% at"
-                     " epoch %d)", epoch, config.validation.n_way, val["val_one_shot"],
-                     val["val_verification"], best_val, best_epoch)
-        if improved:
-          checkpoints.save(best_mngr, step, {"params": state.params})
+    with _StopSignals() as signals:
+      while step < total:
+        state, out = step_fn(state, data)
+        step += 1
+        pending.append(out)
+        if step == start + 1:
+          jax.block_until_ready(out["loss"])  # Exclude compilation from the first rate.
+          progress.reset(step)
+        epoch_end = step % spe == 0
+        save = step % config.train.checkpoint_every == 0 or step == total or epoch_end
+        if step % config.train.log_every == 0 or save or signals.signum:
+          loss = _guard_finite(pending, step, mngr)  # The only host sync between epochs.
+          pending = []
+          rate = progress.update(step, loss)
+          writer.write(step, {"loss": loss, "pairs_per_s": rate,
+                              "learning_rate": optim.current_learning_rate(config.train, step, spe)})
+        stop = False
+        if epoch_end and val_chars is not None:
+          state, stop = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step)
+        if save or stop or signals.signum:
+          checkpoints.save(mngr, step, state)
+        if signals.signum:
+          raise Interrupted(signals.signum, step)
         if stop:
-          logging.info("early stopping: no improvement for %d epochs", config.train.patience)
-      if step % config.train.checkpoint_every == 0 or step == total or step % spe == 0 or stop:
-        checkpoints.save(mngr, step, state)
-      if stop:
-        break
+          break
   finally:
     progress.close()
     for m in (mngr, best_mngr):
@@ -247,6 +321,23 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> tuple[TrainState, 
   return state, (best["params"] if best is not None else state.params)
 
 
+def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
+  """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop)."""
+  val = validate(config, state.params, val_chars)
+  best_val, best_epoch, improved, stop = early_stopping(
+      float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience)
+  state = state.replace(best_val=jnp.float32(best_val), best_epoch=jnp.int32(best_epoch))
+  writer.write(step, {**val, "epoch": epoch})
+  logging.info("epoch %d: validation %d-way one-shot %.1f%%, verification %.1f%% (best %.1f%% at"
+               " epoch %d)", epoch, config.validation.n_way, val["val_one_shot"],
+               val["val_verification"], best_val, best_epoch)
+  if improved:
+    checkpoints.save(best_mngr, step, {"params": state.params})
+  if stop:
+    logging.info("early stopping: no improvement for %d epochs", config.train.patience)
+  return state, stop
+
+
 def _pairs_per_step(t) -> int:
   if t.pair_mode == "all_pairs":
     n = t.chars_per_batch * t.drawers_per_char
@@ -254,24 +345,26 @@ def _pairs_per_step(t) -> int:
   return t.batch_size
 
 
-def _flat(config) -> dict:
-  """Config as flat {"a.b": value} for hparams."""
+def _flat_dict(d: dict, prefix: str = "") -> dict:
+  """Nested dict as flat {"a.b": value}."""
   out = {}
-
-  def visit(prefix, d):
-    for k, v in d.items():
-      if isinstance(v, dict):
-        visit(f"{prefix}{k}.", v)
-      else:
-        out[f"{prefix}{k}"] = v
-
-  visit("", config.to_dict())
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flat_dict(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
   return out
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def _flat(config) -> dict:
+  """Config as flat {"a.b": value} for hparams."""
+  return _flat_dict(config.to_dict())
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       allow_config_change: bool = False) -> dict:
   """Trains, then evaluates the best (or final) parameters; returns the evaluation results."""
-  _, params = train(config, workdir)
+  _, params = train(config, workdir, allow_config_change)
   from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top
 
   return evaluate.evaluate_workdir(config, workdir, params=params)

@@ -36,6 +36,29 @@ KOCH_VALIDATION_ALPHABETS = (
 )
 ALPHABETS = BACKGROUND_ALPHABETS + EVALUATION_ALPHABETS
 
+# Characters per alphabet, as released.
+ALPHABET_SIZES = {
+    "Alphabet_of_the_Magi": 20, "Anglo-Saxon_Futhorc": 29, "Arcadian": 26, "Armenian": 41,
+    "Asomtavruli_(Georgian)": 40, "Balinese": 24, "Bengali": 46,
+    "Blackfoot_(Canadian_Aboriginal_Syllabics)": 14, "Braille": 26, "Burmese_(Myanmar)": 34,
+    "Cyrillic": 33, "Early_Aramaic": 22, "Futurama": 26, "Grantha": 43, "Greek": 24,
+    "Gujarati": 48, "Hebrew": 22, "Inuktitut_(Canadian_Aboriginal_Syllabics)": 16,
+    "Japanese_(hiragana)": 52, "Japanese_(katakana)": 47, "Korean": 40, "Latin": 26,
+    "Malay_(Jawi_-_Arabic)": 40, "Mkhedruli_(Georgian)": 41, "N_Ko": 33,
+    "Ojibwe_(Canadian_Aboriginal_Syllabics)": 14, "Sanskrit": 42, "Syriac_(Estrangelo)": 23,
+    "Tagalog": 17, "Tifinagh": 55,
+    "Angelic": 20, "Atemayar_Qelisayer": 26, "Atlantean": 26, "Aurek-Besh": 26, "Avesta": 26,
+    "Ge_ez": 26, "Glagolitic": 45, "Gurmukhi": 45, "Kannada": 41, "Keble": 26, "Malayalam": 47,
+    "Manipuri": 40, "Mongolian": 30, "Old_Church_Slavonic_(Cyrillic)": 45, "Oriya": 46,
+    "Sylheti": 28, "Syriac_(Serto)": 23, "Tengwar": 25, "Tibetan": 42, "ULOG": 26,
+}
+SPLIT_ALPHABETS = {
+    "background": BACKGROUND_ALPHABETS,
+    "evaluation": EVALUATION_ALPHABETS,
+    "small1": ("Balinese", "Early_Aramaic", "Greek", "Korean", "Latin"),
+    "small2": ("Greek", "Japanese_(katakana)", "Latin", "Sanskrit", "Tagalog"),
+}
+
 # Image and class counts per split, as released.
 SPLIT_COUNTS = {
     "background": dict(alphabets=30, characters=964, images=19280),

@@ -1,0 +1,178 @@
+"""Start-up checks of a config: one clear line naming the bad key, before any data or compilation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+from siamese_jax import defaults
+from siamese_jax.omniglot.constants import ALPHABET_SIZES, NUM_DRAWERS, SPLIT_ALPHABETS
+
+PROTOCOLS = ("within_alphabet", "across_alphabet")
+
+
+class ConfigError(ValueError):
+  """A config key has an unknown name or an impossible value."""
+
+
+def _fail(key: str, msg: str):
+  raise ConfigError(f"config.{key}: {msg}")
+
+
+def _unknown_keys(cfg: dict, ref: dict, prefix: str = "") -> list[str]:
+  out = []
+  for k, v in cfg.items():
+    if k not in ref:
+      out.append(prefix + k)
+    elif isinstance(v, dict) and isinstance(ref[k], dict):
+      out += _unknown_keys(v, ref[k], f"{prefix}{k}.")
+  return out
+
+
+def _as_tuple(v) -> tuple:
+  return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+
+
+def _positive(config, key: str, allow_zero: bool = False):
+  v = _get(config, key)
+  for x in _as_tuple(v):
+    if not isinstance(x, (int, float)) or x < 0 or (x == 0 and not allow_zero):
+      _fail(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
+
+
+def _get(config, key: str) -> Any:
+  node = config
+  for part in key.split("."):
+    node = node[part]
+  return node
+
+
+def _check_alphabets(config, key: str, split_key: str) -> tuple[str, ...]:
+  split = _get(config, split_key)
+  if split not in SPLIT_ALPHABETS:
+    _fail(split_key, f"unknown split {split!r}; choose from {sorted(SPLIT_ALPHABETS)}")
+  alphabets = _get(config, key)
+  if alphabets is None:
+    return SPLIT_ALPHABETS[split]
+  bad = [a for a in alphabets if a not in SPLIT_ALPHABETS[split]]
+  if bad:
+    _fail(key, f"{bad} not in split {split!r}")
+  return tuple(alphabets)
+
+
+def _check_drawers(config, key: str, minimum: int) -> tuple[int, ...]:
+  drawers = _get(config, key)
+  drawers = tuple(range(1, NUM_DRAWERS + 1)) if drawers is None else tuple(drawers)
+  if any(not isinstance(d, int) or not 1 <= d <= NUM_DRAWERS for d in drawers) or len(set(drawers)) != len(drawers):
+    _fail(key, f"drawers must be distinct integers in 1..{NUM_DRAWERS}, got {drawers}")
+  if len(drawers) < minimum:
+    _fail(key, f"needs at least {minimum} drawers, got {len(drawers)}")
+  return drawers
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+  """Raises ConfigError naming the first unknown key or impossible value."""
+  unknown = _unknown_keys(config.to_dict(), {**defaults.default_config().to_dict(), "preset": None})
+  if unknown:
+    raise ConfigError(f"config.{unknown[0]}: unknown key (a typo?)")
+
+  # Model.
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
+  m = config.model
+  if len(m.features) != len(m.kernel_sizes):
+    _fail("model.kernel_sizes", f"has {len(m.kernel_sizes)} entries, model.features {len(m.features)}")
+  for key in ("model.image_size", "model.features", "model.kernel_sizes", "model.embed_dim"):
+    _positive(config, key)
+  try:
+    model.feature_size(m.image_size, m.kernel_sizes)
+  except ValueError as e:
+    _fail("model.image_size", str(e))
+  if m.init not in ("koch", "narrow_normal"):
+    _fail("model.init", f"{m.init!r}; choose from ['koch', 'narrow_normal']")
+  if m.dtype not in ("float32", "bfloat16"):
+    _fail("model.dtype", f"{m.dtype!r}; choose from ['float32', 'bfloat16']")
+
+  # Training.
+  t = config.train
+  if t.optimizer not in ("adam", "koch_sgd"):
+    _fail("train.optimizer", f"{t.optimizer!r}; choose from ['adam', 'koch_sgd']")
+  if t.pair_mode not in ("independent", "all_pairs"):
+    _fail("train.pair_mode", f"{t.pair_mode!r}; choose from ['independent', 'all_pairs']")
+  for key in ("train.learning_rate", "train.batch_size", "train.max_epochs", "train.log_every",
+              "train.checkpoint_every", "train.keep_checkpoints", "train.lr_decay"):
+    _positive(config, key)
+  for key in ("train.l2", "train.fixed_pairs", "train.steps_per_epoch", "train.patience",
+              "train.distortions_per_pair", "train.momentum_epochs"):
+    _positive(config, key, allow_zero=True)
+  for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2"):
+    if any(not 0 <= x < 1 for x in _as_tuple(_get(config, key))):
+      _fail(key, f"must be in [0, 1), got {_get(config, key)!r}")
+  if t.lr_decay > 1:
+    _fail("train.lr_decay", f"must be in (0, 1], got {t.lr_decay}")
+  if not t.steps_per_epoch and not t.fixed_pairs:
+    _fail("train.steps_per_epoch", "0 (derived) needs train.fixed_pairs > 0")
+
+  # Data and the training split.
+  train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
+  train_drawers = _check_drawers(config, "data.train_drawers", 2)
+  if t.pair_mode == "all_pairs":
+    if t.chars_per_batch < 2 or t.chars_per_batch > sum(ALPHABET_SIZES[a] for a in train_alphabets):
+      _fail("train.chars_per_batch", f"must be in 2..number of training characters, got {t.chars_per_batch}")
+    if not 2 <= t.drawers_per_char <= len(train_drawers):
+      _fail("train.drawers_per_char", f"must be in 2..{len(train_drawers)} (training drawers), got {t.drawers_per_char}")
+    global_batch, batch_key = t.chars_per_batch * t.drawers_per_char, "train.chars_per_batch"
+  else:
+    global_batch, batch_key = t.batch_size, "train.batch_size"
+  if global_batch % num_devices:
+    _fail(batch_key, f"global batch of {global_batch} images or pairs does not divide evenly across"
+          f" {num_devices} devices")
+
+  # Validation.
+  v = config.validation
+  if v.enabled:
+    val_alphabets = _check_alphabets(config, "validation.alphabets", "validation.split")
+    _check_drawers(config, "validation.drawers", 2)
+    largest = max(ALPHABET_SIZES[a] for a in val_alphabets)
+    if not 2 <= v.n_way <= largest:
+      _fail("validation.n_way", f"{v.n_way}-way within-alphabet tasks need an alphabet of that many"
+            f" characters; the largest validation alphabet has {largest}")
+    _positive(config, "validation.num_tasks")
+    _positive(config, "validation.verification_pairs")
+
+  # Evaluation.
+  e = config.eval
+  eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")
+  eval_drawers = _check_drawers(config, "eval.drawers", 2)
+  total = sum(ALPHABET_SIZES[a] for a in eval_alphabets)
+  for n in e.ways:
+    if not 2 <= n <= total:
+      _fail("eval.ways", f"N={n} needs 2 <= N <= {total} (characters in the evaluation set)")
+  bad = [p for p in e.protocols if p not in PROTOCOLS]
+  if bad:
+    _fail("eval.protocols", f"unknown {bad}; choose from {list(PROTOCOLS)}")
+  if not 1 <= e.shots < len(eval_drawers):
+    _fail("eval.shots", f"{e.shots}-shot tasks need {e.shots + 1} drawers, eval has {len(eval_drawers)}")
+  bad = [b for b in e.baselines if b != "pixel_1nn"]
+  if bad:
+    _fail("eval.baselines", f"unknown {bad}; choose from ['pixel_1nn']")
+  for key in ("eval.num_tasks", "eval.verification_pairs", "eval.batch_size", "eval.matlab_verification"):
+    _positive(config, key)
+  if len(e.matlab_verification) != 2:
+    _fail("eval.matlab_verification", f"must be (batches, pairs), got {e.matlab_verification}")
+
+
+def unknown_override(argv: list[str]) -> str | None:
+  """The first `--config.a.b=...` command-line override whose key the defaults lack, or None."""
+  ref = defaults.default_config().to_dict()
+  for arg in argv:
+    if not arg.startswith("--config."):
+      continue
+    path = arg[len("--config."):].split("=", 1)[0].split(".")
+    node = ref
+    for part in path:
+      if not isinstance(node, dict) or part not in node:
+        return ".".join(path)
+      node = node[part]
+  return None

@@ -1,0 +1,238 @@
+"""Checkpoints, exact resume, signals, kills, non-finite guard, config record, sharding, config checks."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import koch
+from conftest import ROOT
+from siamese_jax import checkpoints, config_check, model, train
+
+
+def smoke_config(tiny_omniglot, **train_overrides):
+  _, data_dir, _ = tiny_omniglot
+  cfg = koch.get_config("smoke")
+  cfg.data.data_dir = data_dir
+  cfg.validation.enabled = False
+  cfg.train.steps_per_epoch = 15
+  cfg.train.max_epochs = 2
+  cfg.train.checkpoint_every = 5
+  for k, v in train_overrides.items():
+    cfg.train[k] = v
+  return cfg
+
+
+def leaves(tree):
+  return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def assert_bitwise_equal(a, b):
+  for x, y in zip(leaves(a), leaves(b)):
+    np.testing.assert_array_equal(x, y)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_omniglot, tmp_path_factory):
+  """Final state of an uninterrupted smoke run (30 steps)."""
+  state, _ = train.train(smoke_config(tiny_omniglot), str(tmp_path_factory.mktemp("ref")))
+  return state
+
+
+def _sigterm_at(step_at, monkeypatch):
+  real = train.make_train_step
+
+  def make(config, optimizer, mesh=None):
+    fn = real(config, optimizer, mesh)
+
+    def step(state, data):
+      state, out = fn(state, data)
+      if int(state.step) == step_at:
+        os.kill(os.getpid(), signal.SIGTERM)
+      return state, out
+
+    return step
+
+  monkeypatch.setattr(train, "make_train_step", make)
+
+
+def test_sigterm_checkpoints_and_resume_is_bitwise_exact(tiny_omniglot, tmp_path, monkeypatch, reference):
+  cfg = smoke_config(tiny_omniglot)
+  _sigterm_at(12, monkeypatch)
+  with pytest.raises(train.Interrupted, match="SIGTERM at step 12"):
+    train.train(cfg, str(tmp_path))
+  mngr = checkpoints.manager(str(tmp_path), read_only=True)
+  assert mngr.latest_step() == 12  # Saved at the signal, off the checkpoint_every grid.
+  monkeypatch.undo()
+  state, _ = train.train(cfg, str(tmp_path))
+  assert int(state.step) == 30
+  assert_bitwise_equal(state.params, reference.params)  # Bitwise, not only within tolerance.
+  assert_bitwise_equal(state.opt_state, reference.opt_state)
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert {"loss", "pairs_per_s", "learning_rate"} <= set(rows[-1])
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
+
+
+def test_resume_with_changed_config_is_refused(tiny_omniglot, tmp_path):
+  cfg = smoke_config(tiny_omniglot, max_epochs=1)
+  train.train(cfg, str(tmp_path))
+  changed = smoke_config(tiny_omniglot, max_epochs=1, learning_rate=0.1)
+  with pytest.raises(ValueError, match=r"different config \(train.learning_rate: 0.003 -> 0.1\)"):
+    train.train(changed, str(tmp_path))
+  train.train(changed, str(tmp_path), allow_config_change=True)  # Explicit override.
+  same = smoke_config(tiny_omniglot, max_epochs=1, learning_rate=0.1)
+  same.eval.num_tasks = 7  # Evaluation settings may change freely.
+  train.check_config_unchanged(same, str(tmp_path), allow_change=False)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_omniglot, tmp_path, monkeypatch):
+  real = train.make_train_step
+
+  def make(config, optimizer, mesh=None):
+    fn = real(config, optimizer, mesh)
+
+    def step(state, data):
+      new, out = fn(state, data)
+      if int(new.step) >= 8:  # Poison the parameters from step 8 on.
+        new = new.replace(params=jax.tree_util.tree_map(lambda x: x * jnp.nan, new.params))
+        out = {**out, "loss": jnp.float32(jnp.nan)}
+      return new, out
+
+    return step
+
+  monkeypatch.setattr(train, "make_train_step", make)
+  with pytest.raises(FloatingPointError, match=r"at step 8; the last good checkpoint \(step 5\) is kept"):
+    train.train(smoke_config(tiny_omniglot), str(tmp_path))
+  mngr = checkpoints.manager(str(tmp_path), read_only=True)
+  assert mngr.all_steps() == [5]
+  like = jax.eval_shape(lambda k: model.init(k, koch.get_config("smoke").model), jax.random.PRNGKey(0))
+  assert all(np.isfinite(x).all() for x in leaves(checkpoints.load_params(str(tmp_path), like)))
+
+
+def _main_cmd(workdir, *extra):
+  return [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", f"--workdir={workdir}",
+          "--mode=train", "--config.validation.enabled=False", "--config.train.steps_per_epoch=15",
+          "--config.train.max_epochs=2", "--config.train.checkpoint_every=1", "--config.train.log_every=1",
+          *extra]
+
+
+def test_sigkill_at_random_points_then_resume(tiny_omniglot, tmp_path, reference):
+  manual, _, _ = tiny_omniglot
+  env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
+  workdir = tmp_path / "run"
+  rng = random.Random(0)
+  for attempt in range(3):
+    proc = subprocess.Popen(_main_cmd(workdir), cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # Wait until training runs, then kill at a random moment.
+      if " step " in line or "resumed" in line:
+        break
+    time.sleep(rng.uniform(0.0, 0.6))
+    proc.kill()
+    proc.wait()
+  proc = subprocess.run(_main_cmd(workdir), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "resumed from step" in proc.stderr
+  like = jax.eval_shape(lambda k: model.init(k, koch.get_config("smoke").model), jax.random.PRNGKey(0))
+  assert_bitwise_equal(checkpoints.load_params(str(workdir), like), reference.params)
+
+
+def test_sigterm_from_outside_exits_cleanly(tiny_omniglot, tmp_path):
+  manual, _, _ = tiny_omniglot
+  env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
+  cmd = _main_cmd(tmp_path / "run", "--config.train.max_epochs=200")
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+  for line in proc.stderr:
+    if " step " in line:
+      break
+  proc.send_signal(signal.SIGTERM)
+  err = proc.stderr.read()
+  assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+  assert "checkpoint saved" in err and "Traceback" not in err
+
+
+SHARDED_SCRIPT = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    sys.path[:0] = [{root!r}]
+    import jax, numpy as np
+    from configs import koch
+    from siamese_jax import batches, sharding, train
+    assert jax.device_count() == 4
+    for mode in ("independent", "all_pairs"):
+      cfg = koch.get_config("smoke")
+      cfg.train.pair_mode = mode
+      images = np.random.default_rng(0).integers(0, 256, (30, 12, 32, 32, 1)).astype(np.uint8)
+      out = {{}}
+      for n in (1, 4):
+        mesh = sharding.make_mesh(jax.devices()[:n])
+        state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
+        state = sharding.replicate(state, mesh)
+        data = sharding.replicate(batches.make_data(cfg, images), mesh)
+        step = train.make_train_step(cfg, opt, mesh)
+        for _ in range(3):
+          state, m = step(state, data)
+        out[n] = (float(m["loss"]), jax.tree_util.tree_leaves(state.params))
+      diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(out[1][1], out[4][1]))
+      print(mode, out[1][0], out[4][0], diff)
+""")
+
+
+def test_sharded_step_matches_single_device(tmp_path):
+  script = tmp_path / "sharded.py"
+  script.write_text(SHARDED_SCRIPT.format(root=ROOT))
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = [line.split() for line in proc.stdout.strip().splitlines()]
+  assert [line[0] for line in lines] == ["independent", "all_pairs"]
+  for _, loss1, loss4, diff in lines:
+    assert abs(float(loss1) - float(loss4)) < 1e-5  # Float tolerance: reductions reorder.
+    assert float(diff) < 1e-5
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("train.learning_rate", -1.0, "config.train.learning_rate: must be > 0"),
+    ("model.image_size", 12, "config.model.image_size: image_size 12 is too small"),
+    ("validation.alphabets", ("Klingon",), "config.validation.alphabets: ['Klingon'] not in split"),
+    ("data.train_alphabets", ("Angelic",), "config.data.train_alphabets: ['Angelic'] not in split 'background'"),
+    ("validation.n_way", 60, "config.validation.n_way: 60-way within-alphabet tasks need"),
+    ("eval.ways", (2, 700), "config.eval.ways: N=700"),
+    ("train.optimizer", "rmsprop", "config.train.optimizer: 'rmsprop'"),
+    ("data.train_drawers", (1, 25), "config.data.train_drawers: drawers must be distinct integers in 1..20"),
+])
+def test_config_errors_name_the_key(key, value, match):
+  cfg = koch.get_config()
+  section, name = key.split(".")
+  with cfg.unlocked():
+    cfg[section][name] = value
+  with pytest.raises(config_check.ConfigError) as e:
+    config_check.validate(cfg)
+  assert str(e.value).startswith(match) and "\n" not in str(e.value)
+
+
+def test_every_preset_is_valid_and_unknown_keys_fail():
+  for preset in koch.PRESETS:
+    config_check.validate(koch.get_config(preset))
+  cfg = koch.get_config()
+  cfg.train.batch_sizee = 3
+  with pytest.raises(config_check.ConfigError, match="config.train.batch_sizee: unknown key"):
+    config_check.validate(cfg)
+  assert config_check.unknown_override(["--config.train.batch_size=3", "--config.model.widht=2"]) == "model.widht"
+  assert config_check.unknown_override(["--config.train.batch_size=3", "--workdir=x"]) is None
+
+
+def test_batch_must_divide_across_devices():
+  cfg = koch.get_config("smoke")
+  config_check.validate(cfg, num_devices=4)
+  with pytest.raises(config_check.ConfigError, match="config.train.batch_size: global batch of 32 .* 3 devices"):
+    config_check.validate(cfg, num_devices=3)

@@ -89,8 +89,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     model.feature_size(m.image_size, m.kernel_sizes)
   except ValueError as e:
     _fail("model.image_size", str(e))
-  if m.init not in ("koch", "narrow_normal"):
-    _fail("model.init", f"{m.init!r}; choose from ['koch', 'narrow_normal']")
+  if m.init not in ("koch", "narrow_normal", "he"):
+    _fail("model.init", f"{m.init!r}; choose from ['koch', 'narrow_normal', 'he']")
   if m.dtype not in ("float32", "bfloat16"):
     _fail("model.dtype", f"{m.dtype!r}; choose from ['float32', 'bfloat16']")
 
@@ -98,6 +98,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   t = config.train
   if t.optimizer not in ("adam", "koch_sgd"):
     _fail("train.optimizer", f"{t.optimizer!r}; choose from ['adam', 'koch_sgd']")
+  if t.lr_schedule not in ("constant", "cosine"):
+    _fail("train.lr_schedule", f"{t.lr_schedule!r}; choose from ['constant', 'cosine']")
   if t.pair_mode not in ("independent", "all_pairs"):
     _fail("train.pair_mode", f"{t.pair_mode!r}; choose from ['independent', 'all_pairs']")
   for key in ("train.learning_rate", "train.batch_size", "train.max_epochs", "train.log_every",

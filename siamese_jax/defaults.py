@@ -64,6 +64,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.momentum_epochs = 20  # epochs for momentum to rise to its final value.
   c.train.lr_decay = 0.99  # per epoch.
   c.train.l2 = 2e-4  # L2 weight penalty, scalar or per layer.
+  c.train.lr_schedule = "constant"  # Adam only: "constant" or "cosine" (to 0 over all epochs).
   c.train.b1 = 0.9  # Adam only.
   c.train.b2 = 0.99
   c.train.log_every = 100

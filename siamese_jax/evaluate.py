@@ -181,6 +181,27 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   return results, ev
 
 
+def with_recorded_model(config: ml_collections.ConfigDict, workdir: str) -> ml_collections.ConfigDict:
+  """The config with its model (and training data) sections taken from `<workdir>/config.json`.
+
+  The saved parameters fit the network they were trained with, whatever config
+  an eval run is given; its eval section is kept.
+  """
+  from siamese_jax import api  # pylint: disable=g-import-not-at-top
+
+  try:
+    recorded = api.load_config(workdir)
+  except FileNotFoundError:
+    return config
+  config = ml_collections.ConfigDict(config.to_dict())
+  for section in ("model", "data"):
+    for k, v in recorded[section].items():
+      if k in ("data_dir", "manual_dir"):
+        continue
+      config[section][k] = tuple(v) if isinstance(v, list) else v
+  return config
+
+
 def load_workdir_params(config, workdir: str):
   like = jax.eval_shape(lambda k: model.init(k, config.model), jax.random.PRNGKey(0))
   return checkpoints.load_params(workdir, like)

@@ -38,8 +38,9 @@ def plot_accuracy_vs_n(rows: list[dict], path: str) -> str:
         continue
       x = np.array([r["n_way"] for r in pts])
       y = np.array([r["accuracy"] for r in pts])
-      lo = y - np.array([r["ci95"][0] for r in pts])
-      hi = np.array([r["ci95"][1] for r in pts]) - y
+      # Clipped at 0: at 0% or 100% the interval's edge equals the estimate up to rounding.
+      lo = np.maximum(y - np.array([r["ci95"][0] for r in pts]), 0)
+      hi = np.maximum(np.array([r["ci95"][1] for r in pts]) - y, 0)
       ax.errorbar(x, y, yerr=[lo, hi], fmt=style, capsize=3, label=label, markersize=4)
     ax.plot(ns, [100.0 / n for n in ns], "k-", alpha=0.4, label="chance (100/N)")
     shots = sorted({r["shots"] for r in rows})

@@ -49,7 +49,7 @@ def main(argv):
     elif FLAGS.mode == "train_and_eval":
       train.train_and_evaluate(config, workdir, FLAGS.allow_config_change)
     else:
-      evaluate.evaluate_workdir(config, workdir)
+      evaluate.evaluate_workdir(evaluate.with_recorded_model(config, workdir), workdir)
   except train.Interrupted as e:
     logging.warning("%s", e)
     print(f"interrupted: {e}", file=sys.stderr)

@@ -44,6 +44,9 @@ _INITS = {
     "narrow_normal": (0.01, 0.0, 0.01, 0.01, 0.0, 0.01),
     # Koch et al.: conv W N(0, 1e-2), biases N(0.5, 1e-2), dense W N(0, 2e-1).
     "koch": (0.01, 0.5, 0.01, 0.2, 0.5, 0.01),
+    # He et al. for the ReLU convs (std sqrt(2 / fan_in)), LeCun for the dense layers
+    # (std sqrt(1 / fan_in)), zero biases: keeps the signal's scale through depth.
+    "he": None,
 }
 
 
@@ -54,7 +57,8 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   """
   if config.init not in _INITS:
     raise ValueError(f"model.init={config.init!r}; choose from {sorted(_INITS)}")
-  cw, cbm, cbs, dw, dbm, dbs = _INITS[config.init]
+  he = config.init == "he"
+  cw, cbm, cbs, dw, dbm, dbs = _INITS[config.init] or (None, 0.0, 0.0, None, 0.0, 0.0)
   features, kernels = tuple(config.features), tuple(config.kernel_sizes)
   if len(features) != len(kernels):
     raise ValueError("model.features and model.kernel_sizes differ in length")
@@ -63,17 +67,17 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   params, c_in = {}, 1
   for i, (c_out, k) in enumerate(zip(features, kernels)):
     params[f"conv{i}"] = {
-        "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, cw),
+        "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, (2.0 / (k * k * c_in)) ** 0.5 if he else cw),
         "b": _normal(keys[2 * i + 1], (c_out,), cbm, cbs),
     }
     c_in = c_out
   flat = side * side * c_in
   params["embed"] = {
-      "w": _normal(keys[-4], (flat, config.embed_dim), 0.0, dw),
+      "w": _normal(keys[-4], (flat, config.embed_dim), 0.0, (1.0 / flat) ** 0.5 if he else dw),
       "b": _normal(keys[-3], (config.embed_dim,), dbm, dbs),
   }
   params["head"] = {
-      "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, dw),
+      "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, (1.0 / config.embed_dim) ** 0.5 if he else dw),
       "b": _normal(keys[-1], (1,), dbm, dbs),
   }
   return params

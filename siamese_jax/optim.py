@@ -42,15 +42,26 @@ def koch_momentum_schedule(start: float, final: float, steps_per_epoch: int, ram
   return schedule
 
 
+def adam_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int):
+  """Adam's learning rate: constant, or cosine-decayed to 0 over all epochs (`train.lr_schedule`)."""
+  if train.lr_schedule == "constant":
+    return train.learning_rate
+  if train.lr_schedule == "cosine":
+    return optax.cosine_decay_schedule(train.learning_rate, steps_per_epoch * train.max_epochs)
+  raise ValueError(f"train.lr_schedule={train.lr_schedule!r}; choose from ['constant', 'cosine']")
+
+
 def make_optimizer(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
   """The optimiser named by `train.optimizer`.
+
+  adam: optax.adam with `adam_schedule`.
 
   koch_sgd: for every layer j, an L2 penalty l2_j * w (optax.add_decayed_weights),
   then SGD with momentum whose learning rate decays by `lr_decay` per epoch and
   whose momentum rises linearly from `momentum_start` to momentum_j.
   """
   if train.optimizer == "adam":
-    return optax.adam(train.learning_rate, b1=train.b1, b2=train.b2)
+    return optax.adam(adam_schedule(train, steps_per_epoch), b1=train.b1, b2=train.b2)
   if train.optimizer != "koch_sgd":
     raise ValueError(f"train.optimizer={train.optimizer!r}; choose from {list(OPTIMIZERS)}")
   names = layer_names(params)
@@ -75,6 +86,7 @@ def make_optimizer(train: ml_collections.ConfigDict, params, steps_per_epoch: in
 def current_learning_rate(train: ml_collections.ConfigDict, step: int, steps_per_epoch: int) -> float:
   """The (first layer's) learning rate at `step`, for logging."""
   if train.optimizer == "adam":
-    return float(train.learning_rate)
+    sched = adam_schedule(train, steps_per_epoch)
+    return float(sched(step) if callable(sched) else sched)
   lr = train.learning_rate if isinstance(train.learning_rate, (int, float)) else train.learning_rate[0]
   return float(koch_lr_schedule(float(lr), steps_per_epoch, train.lr_decay)(step))

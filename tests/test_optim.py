@@ -47,3 +47,12 @@ def test_per_layer_length_is_checked():
     assert "learning_rate has 2 values" in str(e)
   else:
     raise AssertionError("expected a ValueError")
+
+
+def test_adam_cosine_schedule():
+  train = ml_collections.ConfigDict(dict(optimizer="adam", learning_rate=1e-3, lr_schedule="cosine",
+                                         max_epochs=4, b1=0.9, b2=0.999))
+  lr = lambda step: optim.current_learning_rate(train, step, 25)  # noqa: E731
+  np.testing.assert_allclose([lr(0), lr(50), lr(100)], [1e-3, 5e-4, 0.0], atol=1e-9)
+  train.lr_schedule = "constant"
+  assert lr(100) == 1e-3

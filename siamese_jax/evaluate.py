@@ -235,7 +235,7 @@ def summary_table(results: dict) -> str:
   lines = []
   lake = results.get("lake_runs", {})
   if "results" in lake:
-    lines.append(f"Lake's 20 official runs (20-way within-alphabet), accuracy % [95% CI]:")
+    lines.append("Lake's 20 official runs (20-way within-alphabet), accuracy % [95% CI]:")
     for name, r in lake["results"].items():
       lines.append(f"  {name:<10} {_fmt(r)}   error {r['error']:.1f}%")
     lines.append("  chance      5.0")

@@ -2,6 +2,8 @@
 
 import io
 import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -125,3 +127,12 @@ def real_omniglot():
 @pytest.fixture(autouse=True)
 def _no_env_manual_dir(monkeypatch):
   monkeypatch.delenv("OMNIGLOT_DIR", raising=False)
+
+
+def run_main(manual_dir: str, tmp_path, *args, timeout: int = 600) -> subprocess.CompletedProcess:
+  """Runs `python -m siamese_jax.main --config=configs/koch.py:smoke ARGS` on a tiny Omniglot; asserts success."""
+  env = dict(os.environ, OMNIGLOT_DIR=manual_dir, TFDS_DATA_DIR=str(tmp_path / "tfds"))
+  proc = subprocess.run([sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc

@@ -1,6 +1,5 @@
 """Python API, pair-scoring CLI, sweeps and the quickstart notebook."""
 
-import json
 import os
 import subprocess
 import sys

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import koch
-from conftest import ROOT
+from conftest import run_main
 from siamese_jax import evaluate, lake_runs, model, oneshot
 from siamese_jax.omniglot.loader import CharacterArray
 
@@ -150,13 +148,9 @@ def test_lake_runs_need_800_encoder_passes(real_omniglot):
 def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   workdir = tmp_path / "run"
-  env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
-  base = [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke",
-          f"--workdir={workdir}", "--config.train.max_epochs=1", "--config.eval.num_tasks=30"]
   for mode in ("train", "eval"):
-    proc = subprocess.run(base + [f"--mode={mode}"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_main(manual, tmp_path, f"--workdir={workdir}", "--config.train.max_epochs=1",
+                    "--config.eval.num_tasks=30", f"--mode={mode}")
   assert "Lake's 20 official runs" in proc.stdout and "One-shot sweep" in proc.stdout
   results = json.load(open(workdir / "eval.json"))
   for name in ("accuracy_vs_n.png", "test_pairs.png"):

@@ -1,10 +1,6 @@
 """Training: overfitting a fixed batch, on-device batches, presets, split, early stopping, main."""
 
 import json
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +8,7 @@ import optax
 import pytest
 
 from configs import koch
-from conftest import ROOT
+from conftest import run_main
 from siamese_jax import batches, checkpoints, model, train
 from siamese_jax.omniglot.constants import ALPHABETS
 
@@ -147,11 +143,8 @@ def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeyp
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   workdir = tmp_path / "run"
-  env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
-  cmd = [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke",
-         f"--workdir={workdir}", "--config.train.max_epochs=1", "--config.eval.num_tasks=20"]
-  proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run_main(manual, tmp_path, f"--workdir={workdir}", "--config.train.max_epochs=1",
+                  "--config.eval.num_tasks=20")
   assert "step 20/20" in proc.stderr and "epoch 1: validation" in proc.stderr
   for name in ("config.json", "metrics.jsonl", "loss.png", "validation.png", "checkpoints", "best",
                "eval.json", "accuracy_vs_n.png", "test_pairs.png"):

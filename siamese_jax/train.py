@@ -278,6 +278,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
   writer = metrics_lib.MetricsWriter(workdir, hparams=_flat(config))
   spe = steps_per_epoch(config.train)
   start, total = int(state.step), spe * config.train.max_epochs
+  if (val_chars is not None and config.train.patience and int(state.best_epoch) > 0
+      and start // spe - int(state.best_epoch) >= config.train.patience):
+    logging.info("this run stopped early at step %d (no gain since epoch %d)", start, int(state.best_epoch))
+    total = start
   progress = Progress(start, total, _pairs_per_step(config.train))
   pending = []
   step = start

@@ -138,6 +138,11 @@ def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeyp
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
   assert [r["val_one_shot"] for r in rows if "val_one_shot" in r] == [10.0, 50.0, 40.0, 30.0]
   assert (tmp_path / "validation.png").exists()
+  # Restarting an early-stopped run does not train further.
+  monkeypatch.setattr(train, "validate", lambda *a: pytest.fail("trained past the early stop"))
+  again, best_again = train.train(cfg, str(tmp_path))
+  assert int(again.step) == 12
+  jax.tree_util.tree_map(np.testing.assert_array_equal, best_again, seen[1])
 
 
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):

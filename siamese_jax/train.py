@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from siamese_jax import augment
 from siamese_jax import batches
 from siamese_jax import checkpoints
 from siamese_jax import config_check
@@ -258,6 +259,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
   if jax.process_index() == 0:
     write_config(config, workdir)
   chars = load_train_images(config)
+  if config.augment.class_rotations:
+    chars = augment.with_rotated_classes(chars)
   logging.info("training on %d characters x %d drawers at %dx%d (%s); %d device(s)", chars.num_characters,
                len(chars.drawers), chars.images.shape[2], chars.images.shape[3],
                ", ".join(chars.alphabet_names), mesh.size)

@@ -67,3 +67,16 @@ def test_batch_shapes_and_dtype():
   out = jax.jit(lambda k, x: augment.distort_batch(k, x, ranges))(jax.random.PRNGKey(1), x)
   assert out.shape == x.shape and out.dtype == x.dtype
   assert not np.allclose(out, x)
+
+
+def test_rotated_classes_are_new_characters():
+  from siamese_jax.omniglot.loader import CharacterArray
+
+  images = np.arange(2 * 3 * 4 * 4).reshape(2, 3, 4, 4, 1).astype(np.uint8)
+  chars = CharacterArray(images, np.array([5, 9]), np.array([0, 7]), np.arange(1, 4))
+  out = augment.with_rotated_classes(chars)
+  assert out.images.shape == (8, 3, 4, 4, 1) and out.images.dtype == np.uint8
+  assert list(out.alphabets) == [0, 7] * 4 and len(set(out.labels.tolist())) == 8
+  np.testing.assert_array_equal(out.images[:2], images)
+  np.testing.assert_array_equal(out.images[2 + 1, 2, :, :, 0], np.rot90(images[1, 2, :, :, 0]))
+  np.testing.assert_array_equal(out.images[6, 0, :, :, 0], np.rot90(images[0, 0, :, :, 0], 3))

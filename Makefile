@@ -12,7 +12,7 @@ export OMNIGLOT_DIR
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,bench]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -29,4 +29,7 @@ test: $(VENV)/.installed
 lock:
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
-.PHONY: venv train eval test lock
+bench: $(VENV)/.installed
+	$(VENV)/bin/python experiments/bench_train.py $(if $(OMNIGLOT_DIR),--manual_dir=$(OMNIGLOT_DIR)) $(ARGS)
+
+.PHONY: venv train eval test lock bench

@@ -78,12 +78,12 @@ def independent_batch(key, data, config, constrain=lambda x: x):
 def independent_loss(params, key, data, config, dtype=jnp.float32, constrain=lambda x: x):
   """Mean clamped BCE of an independent pair batch."""
   x_a, x_b, labels = independent_batch(key, data, config, constrain)
-  return pair_loss(params, x_a, x_b, labels, dtype)
+  return pair_loss(params, x_a, x_b, labels, dtype, config.model.conv_impl)
 
 
-def pair_loss(params, x_a, x_b, labels, dtype=jnp.float32):
+def pair_loss(params, x_a, x_b, labels, dtype=jnp.float32, conv_impl: str = "auto"):
   """Mean clamped BCE of pairs (x_a[i], x_b[i]) with labels [B]."""
-  emb_a, emb_b = model.encode(params, x_a, dtype), model.encode(params, x_b, dtype)
+  emb_a, emb_b = model.encode(params, x_a, dtype, conv_impl), model.encode(params, x_b, dtype, conv_impl)
   return losses.mean_clamped_bce(model.pair_logits(params, emb_a, emb_b), labels)
 
 
@@ -104,7 +104,7 @@ def group_batch(key, data, config, constrain=lambda x: x):
 def all_pairs_loss(params, key, data, config, dtype=jnp.float32, constrain=lambda x: x):
   """Balanced clamped BCE over every pair i < j of a group batch."""
   x, chars = group_batch(key, data, config, constrain)
-  emb = model.encode(params, x, dtype)
+  emb = model.encode(params, x, dtype, config.model.conv_impl)
   logits = model.pair_logits(params, emb[:, None, :], emb[None, :, :])  # [N, N]
   same = (chars[:, None] == chars[None, :]).astype(jnp.float32)
   n = x.shape[0]

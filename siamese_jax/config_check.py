@@ -9,6 +9,8 @@ import ml_collections
 from siamese_jax import defaults
 from siamese_jax.omniglot.constants import ALPHABET_SIZES, NUM_DRAWERS, SPLIT_ALPHABETS
 
+CONV_IMPLS = ("auto", "xla", "gemm_dw", "patches")  # siamese_jax.model.CONV_IMPLS and "auto"
+
 PROTOCOLS = ("within_alphabet", "across_alphabet")
 
 
@@ -93,6 +95,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _fail("model.init", f"{m.init!r}; choose from ['koch', 'narrow_normal', 'he']")
   if m.dtype not in ("float32", "bfloat16"):
     _fail("model.dtype", f"{m.dtype!r}; choose from ['float32', 'bfloat16']")
+  if m.conv_impl not in CONV_IMPLS:
+    _fail("model.conv_impl", f"{m.conv_impl!r}; choose from {list(CONV_IMPLS)}")
 
   # Training.
   t = config.train

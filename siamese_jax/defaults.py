@@ -36,7 +36,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.kernel_sizes = (10, 7, 4, 4)
   c.model.embed_dim = 4096
   c.model.init = "koch"  # or "narrow_normal" (the seed MATLAB example).
-  c.model.dtype = "float32"
+  c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
+  c.model.conv_impl = "auto"  # "xla", "gemm_dw" or "patches"; auto: gemm_dw on CPU, xla on accelerators
 
   c.augment = ml_collections.ConfigDict()
   c.augment.enabled = True

@@ -35,6 +35,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  from siamese_jax import host  # pylint: disable=g-import-not-at-top
+
+  host.tune_allocator()  # before XLA allocates anything
   import jax  # pylint: disable=g-import-not-at-top
 
   from siamese_jax import config_check, evaluate, sharding, train  # pylint: disable=g-import-not-at-top

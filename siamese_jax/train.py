@@ -227,8 +227,9 @@ def check_config_unchanged(config, workdir: str, allow_change: bool) -> None:
     logging.warning("resuming with a changed config: %s", ", ".join(diffs))
 
 
-# Keys that may change between runs on one workdir: they do not affect training.
-RESUME_FREE_KEYS = ("eval.", "data.data_dir", "data.manual_dir", "train.log_every")
+# Keys that may change between runs on one workdir: they do not affect what is computed
+# (conv_impl: the same convolution, another formulation, e.g. when moving to an accelerator).
+RESUME_FREE_KEYS = ("eval.", "data.data_dir", "data.manual_dir", "train.log_every", "model.conv_impl")
 
 
 def _guard_finite(pending: list, step: int, mngr) -> float:

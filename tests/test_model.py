@@ -50,3 +50,60 @@ def test_image_too_small_for_kernels():
   cfg.image_size = 40
   with pytest.raises(ValueError, match="too small"):
     model.init(jax.random.PRNGKey(0), cfg)
+
+
+@pytest.mark.parametrize("impl", ["patches", "gemm_dw"])
+@pytest.mark.parametrize("b,h,c_in,c_out,k", [(3, 20, 1, 8, 5), (2, 15, 6, 4, 3), (2, 12, 3, 5, 4)])
+def test_conv_impls_match_lax_conv_values_and_gradients(impl, b, h, c_in, c_out, k):
+  k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+  x = jax.random.normal(k1, (b, h, h, c_in))
+  w = jax.random.normal(k2, (k, k, c_in, c_out))
+  dy = jax.random.normal(k3, (b, h - k + 1, h - k + 1, c_out))
+  y_ref, vjp_ref = jax.vjp(model.conv_xla, x, w)
+  y, vjp = jax.vjp(model.CONV_IMPLS[impl], x, w)
+  for got, want in zip((y, *vjp(dy)), (y_ref, *vjp_ref(dy))):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(want))))
+
+
+def test_gemm_dw_weight_gradient_in_row_blocks(monkeypatch):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 12, 3))
+  dy = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 5))
+  whole = model._weight_grad_gemm(x, dy, 5, 5)
+  monkeypatch.setattr(model, "_PATCH_BLOCK_BYTES", 1)  # one kernel row per block
+  rows = model._weight_grad_gemm(x, dy, 5, 5)
+  _, vjp = jax.vjp(lambda w: model.conv_xla(x, w), jnp.zeros((5, 5, 3, 5)))
+  np.testing.assert_allclose(rows, whole, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(rows, vjp(dy)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_encode_gradients_equal_across_conv_impls():
+  cfg = koch.get_config("smoke").model
+  params = model.init(jax.random.PRNGKey(0), cfg)
+  x = jax.random.uniform(jax.random.PRNGKey(1), (4, 32, 32, 1))
+  loss = lambda p, impl: jnp.sum(model.encode(p, x, conv_impl=impl) ** 2)
+  ref = jax.grad(loss)(params, "xla")
+  for impl in ("gemm_dw", "patches", "auto"):
+    got = jax.grad(loss)(params, impl)
+    for g, r in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(ref)):
+      np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_conv_impl_by_backend():
+  assert model.conv_impl_for_backend("auto", "cpu") is model.conv_gemm_dw
+  assert model.conv_impl_for_backend("auto", "gpu") is model.conv_xla
+  assert model.conv_impl_for_backend("auto", "tpu") is model.conv_xla
+  assert model.conv_impl_for_backend("patches", "gpu") is model.conv_patches
+  with pytest.raises(ValueError, match="model.conv_impl='winograd'"):
+    model.conv_impl_for_backend("winograd")
+
+
+def test_tune_allocator(monkeypatch):
+  from siamese_jax import host
+
+  monkeypatch.setenv("SIAMESE_JAX_NO_MALLOC_TUNING", "1")
+  assert host.tune_allocator() is False
+  monkeypatch.delenv("SIAMESE_JAX_NO_MALLOC_TUNING")
+  import ctypes.util
+  import sys
+  expected = sys.platform.startswith("linux") and "musl" not in (ctypes.util.find_library("c") or "")
+  assert host.tune_allocator() is expected

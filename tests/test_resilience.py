@@ -212,6 +212,7 @@ def test_sharded_step_matches_single_device(tmp_path):
     ("validation.n_way", 60, "config.validation.n_way: 60-way within-alphabet tasks need"),
     ("eval.ways", (2, 700), "config.eval.ways: N=700"),
     ("train.optimizer", "rmsprop", "config.train.optimizer: 'rmsprop'"),
+    ("model.conv_impl", "cudnn", "config.model.conv_impl: 'cudnn'; choose from ['auto', 'xla'"),
     ("data.train_drawers", (1, 25), "config.data.train_drawers: drawers must be distinct integers in 1..20"),
 ])
 def test_config_errors_name_the_key(key, value, match):

@@ -1,0 +1,409 @@
+"""Speed of siamese_jax against PyTorch on the same network, batch and machine.
+
+One command times, each measurement in a fresh child process (so peak memory is
+per measurement and one framework's threads never compete with the other's):
+
+  train    one full train step (both images of every pair forward, clamped BCE,
+           backward, Adam) of our jitted step and of the identical PyTorch
+           network (`experiments/torch_reference.py`), for the Koch network at
+           105x105 and the `:cpu` preset's network at 28x28, float32 and bfloat16
+           (ours: `model.dtype`; PyTorch: autocast + channels_last), for each
+           `--conv_impls` of ours ("xla" is the plain lax.conv_general_dilated path).
+  scaling  our step time against batch size and input resolution (Koch network).
+  eval     Lake's 20 runs and a 400-task 20-way sweep with the Koch network:
+           embed-once (the harness) against the naive way (both images of every
+           query x candidate pair through the network).
+
+Warm-up (compilation) is excluded; each figure is the median of `--repeats`
+timings of `--steps` steps. GFLOP/s counts 3x the forward FLOPs per image (forward,
+input gradient, weight gradient). Peak RSS is the child process's maximum
+resident size (framework included); "XLA temp" is the step's scratch memory
+from XLA's buffer assignment. Our step also samples its pairs on the device
+(distortions off here); PyTorch gets ready-made batches.
+
+  python experiments/bench_train.py --manual_dir=../shared/omniglot [--sections=train,scaling,eval]
+
+Writes bench.md, bench.json and bench_scaling.png to --out. PyTorch comes from the
+`bench` extra (`pip install -e '.[bench]'`); without it the PyTorch rows say n/a.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+import numpy as np
+
+from configs import koch  # pylint: disable=g-import-not-at-top
+
+flags.DEFINE_list("sections", ["train", "scaling", "eval"], "Which parts to run.")
+flags.DEFINE_list("presets", ["koch", "cpu"], "Networks of these presets are timed in `train`.")
+flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes in `train`.")
+flags.DEFINE_list("conv_impls", ["xla", "auto"], "Our convolution implementations in `train`.")
+flags.DEFINE_integer("batch", 32, "Pairs per step in `train`.")
+flags.DEFINE_integer("repeats", 5, "Timed repeats; the median is reported.")
+flags.DEFINE_integer("steps", 2, "Steps per timed repeat.")
+flags.DEFINE_list("scaling_batches", ["16", "32", "64", "128", "180"], "Batch sizes in `scaling`.")
+flags.DEFINE_list("scaling_sizes", ["70", "84", "105", "128"], "Input sizes in `scaling` (batch 32).")
+flags.DEFINE_string("manual_dir", None, "Folder with the Omniglot zips and all_runs.zip (for `eval`).")
+flags.DEFINE_string("data_dir", None, "tfds data dir.")
+flags.DEFINE_integer("num_tasks", 400, "Tasks in the 20-way sweep of `eval`.")
+flags.DEFINE_string("out", "runs/bench", "Folder for bench.md, bench.json and bench_scaling.png.")
+FLAGS = flags.FLAGS
+
+
+def forward_flops(m) -> float:
+  """Multiply-adds x 2 of one image's forward pass through the encoder and head."""
+  side, c_in, total = m.image_size, 1, 0.0
+  n = len(m.features)
+  for i, (c_out, k) in enumerate(zip(m.features, m.kernel_sizes)):
+    side = side - k + 1
+    total += 2.0 * side * side * k * k * c_in * c_out
+    c_in = c_out
+    if i < n - 1:
+      side //= 2
+  return total + 2.0 * side * side * c_in * m.embed_dim + 2.0 * m.embed_dim
+
+
+def bench_config(preset: str, dtype: str, batch: int, image_size: int | None = None, conv_impl: str = "auto"):
+  """The preset's network with a plain independent-pair Adam step (no distortions) of `batch` pairs."""
+  c = koch.get_config(preset)
+  c.model.dtype = dtype
+  c.model.conv_impl = conv_impl
+  if image_size:
+    c.model.image_size = image_size
+  c.augment.enabled = False
+  c.augment.class_rotations = False
+  c.train.pair_mode = "independent"
+  c.train.fixed_pairs = 0
+  c.train.batch_size = batch
+  c.train.optimizer = "adam"
+  c.train.learning_rate = 1e-4
+  c.train.lr_schedule = "constant"
+  c.train.steps_per_epoch = 1000
+  return c
+
+
+def _timings(step, repeats: int, steps: int, sync) -> list[float]:
+  """Seconds per step of `repeats` timed blocks of `steps` calls, after two warm-up calls."""
+  for _ in range(2):
+    sync(step())
+  out = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    for _ in range(steps):
+      r = step()
+    sync(r)
+    out.append((time.perf_counter() - t) / steps)
+  return out
+
+
+def _run_jax(spec: dict, params_np) -> dict:
+  del params_np  # the same init from the same seed
+  from siamese_jax import host  # pylint: disable=g-import-not-at-top
+
+  host.tune_allocator()
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from siamese_jax import batches, train  # pylint: disable=g-import-not-at-top
+
+  c = bench_config(spec["preset"], spec["dtype"], spec["batch"], spec.get("image_size"), spec["conv_impl"])
+  state, optimizer = train.create_train_state(jax.random.PRNGKey(0), c)
+  s = c.model.image_size
+  images = np.random.default_rng(0).integers(0, 256, (50, 20, s, s, 1), dtype=np.uint8)
+  data = batches.make_data(c, images)
+  step = train.make_train_step(c, optimizer)
+  temp = step.lower(state, data).compile().memory_analysis().temp_size_in_bytes
+  holder = {"state": state}
+
+  def one():
+    holder["state"], m = step(holder["state"], data)
+    return m["loss"]
+
+  times = _timings(one, spec["repeats"], spec["steps"], jax.block_until_ready)
+  return {"step_s": times, "xla_temp_bytes": int(temp), "backend": jax.default_backend()}
+
+
+def _run_torch(spec: dict, params_np) -> dict:
+  import torch  # pylint: disable=g-import-not-at-top
+
+  from experiments import torch_reference as tr  # pylint: disable=g-import-not-at-top
+
+  torch.manual_seed(0)
+  bf16 = spec["dtype"] == "bfloat16"
+  net = tr.TorchSiamese(params_np)
+  step = tr.make_step(net, lr=1e-4, bf16=bf16)
+  rng = np.random.default_rng(0)
+  s, b = params_np["_image_size"], spec["batch"]
+  x_a = tr.nchw(rng.random((b, s, s, 1), np.float32), bf16)
+  x_b = tr.nchw(rng.random((b, s, s, 1), np.float32), bf16)
+  labels = torch.from_numpy(rng.integers(0, 2, b).astype(np.float32))
+  times = _timings(lambda: step(x_a, x_b, labels), spec["repeats"], spec["steps"], lambda r: r.item())
+  return {"step_s": times, "threads": torch.get_num_threads(), "version": torch.__version__}
+
+
+def _child(conn, framework: str, spec: dict, params_np) -> None:
+  try:
+    result = (_run_jax if framework == "jax" else _run_torch)(spec, params_np)
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  except Exception as e:  # pylint: disable=broad-except
+    result = {"error": f"{type(e).__name__}: {e}"}
+  conn.send(result)
+
+
+def measure(framework: str, spec: dict, params_np=None) -> dict:
+  """Runs one timing in a fresh process; returns its result with pairs/s and images/s added."""
+  ctx = mp.get_context("spawn")
+  parent, child = ctx.Pipe(duplex=False)
+  proc = ctx.Process(target=_child, args=(child, framework, spec, params_np))
+  proc.start()
+  result = parent.recv() if parent.poll(3600) else {"error": "no result within an hour"}
+  proc.join()
+  if "step_s" in result:
+    result["median_step_s"] = statistics.median(result["step_s"])
+    result["pairs_per_s"] = spec["batch"] / result["median_step_s"]
+    result["images_per_s"] = 2 * result["pairs_per_s"]
+  return {"framework": framework, **spec, **result}
+
+
+def numpy_params(c) -> dict:
+  """The preset's initial parameters as numpy (what PyTorch copies), plus the input size."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
+  params = jax.tree_util.tree_map(np.asarray, model.init(jax.random.PRNGKey(0), c.model))
+  params["_image_size"] = c.model.image_size
+  return params
+
+
+def torch_available() -> bool:
+  try:
+    import torch  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return False
+  return True
+
+
+def _fmt(x, spec=".1f") -> str:
+  return "n/a" if x is None else format(x, spec)
+
+
+def train_table(rows: list[dict]) -> str:
+  """Markdown table of the `train` section; the ratio is against PyTorch at the same network and dtype."""
+  ref = {(r["preset"], r["dtype"]): r.get("pairs_per_s") for r in rows if r["framework"] == "torch"}
+  lines = ["| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / PyTorch | peak RSS MiB | XLA temp MiB |",
+           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  for r in rows:
+    pps = r.get("pairs_per_s")
+    name = "PyTorch eager" if r["framework"] == "torch" else f"siamese_jax conv_impl={r['conv_impl']}"
+    if "error" in r:
+      name += f" ({r['error'][:60]})"
+    torch_pps = ref.get((r["preset"], r["dtype"]))
+    ratio = pps / torch_pps if (r["framework"] == "jax" and pps and torch_pps) else None
+    gflops = pps * 2 * 3 * r["fwd_flops"] / 1e9 if pps else None
+    temp = r.get("xla_temp_bytes")
+    lines.append(f"| {r['preset']} {r['image_size_used']}px | {r['dtype']} | {name} | {_fmt(pps)} | "
+                 f"{_fmt(pps and 2 * pps)} | {_fmt(gflops, '.0f')} | {_fmt(ratio, '.2f')} | "
+                 f"{_fmt(r.get('peak_rss_bytes') and r['peak_rss_bytes'] / 2**20, '.0f')} | "
+                 f"{_fmt(temp and temp / 2**20, '.0f')} |")
+  return "\n".join(lines)
+
+
+def scaling_table(rows: list[dict], key: str) -> str:
+  lines = [f"| {key} | step s | pairs/s | peak RSS MiB | XLA temp MiB |", "| ---: | ---: | ---: | ---: | ---: |"]
+  for r in rows:
+    lines.append(f"| {r[key]} | {_fmt(r.get('median_step_s'), '.3f')} | {_fmt(r.get('pairs_per_s'))} | "
+                 f"{_fmt(r.get('peak_rss_bytes') and r['peak_rss_bytes'] / 2**20, '.0f')} | "
+                 f"{_fmt(r.get('xla_temp_bytes') and r['xla_temp_bytes'] / 2**20, '.0f')} |")
+  return "\n".join(lines)
+
+
+def run_train(log) -> list[dict]:
+  rows = []
+  have_torch = torch_available()
+  for preset in FLAGS.presets:
+    c = bench_config(preset, "float32", FLAGS.batch)
+    params_np = numpy_params(c) if have_torch else None
+    for dtype in FLAGS.dtypes:
+      base = {"preset": preset, "dtype": dtype, "batch": FLAGS.batch, "repeats": FLAGS.repeats,
+              "steps": FLAGS.steps, "fwd_flops": forward_flops(c.model), "image_size_used": c.model.image_size}
+      specs = [("jax", {**base, "conv_impl": impl}) for impl in FLAGS.conv_impls]
+      specs.append(("torch", {**base, "conv_impl": "n/a"}))
+      for framework, spec in specs:
+        if framework == "torch" and not have_torch:
+          rows.append({"framework": "torch", **spec, "error": "PyTorch not installed"})
+          continue
+        r = measure(framework, spec, params_np if framework == "torch" else None)
+        log(f"  {preset} {dtype} {framework} {spec['conv_impl']}: "
+            + (f"{r['pairs_per_s']:.2f} pairs/s" if "pairs_per_s" in r else r.get("error", "?")))
+        rows.append(r)
+  return rows
+
+
+def run_scaling(log) -> dict:
+  out = {"batch": [], "image_size": []}
+  for b in map(int, FLAGS.scaling_batches):
+    spec = {"preset": "koch", "dtype": "float32", "batch": b, "conv_impl": "auto", "repeats": 3, "steps": 1}
+    out["batch"].append(measure("jax", spec))
+    log(f"  batch {b}: {out['batch'][-1].get('pairs_per_s', float('nan')):.2f} pairs/s")
+  for s in map(int, FLAGS.scaling_sizes):
+    spec = {"preset": "koch", "dtype": "float32", "batch": FLAGS.batch, "image_size": s, "conv_impl": "auto",
+            "repeats": 3, "steps": 1}
+    out["image_size"].append(measure("jax", spec))
+    log(f"  {s}x{s}: {out['image_size'][-1].get('pairs_per_s', float('nan')):.2f} pairs/s")
+  return out
+
+
+def plot_scaling(scaling: dict, path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  for ax, key, label in ((axes[0], "batch", "pairs per step"), (axes[1], "image_size", "input side (px), 32 pairs")):
+    rows = [r for r in scaling[key] if "median_step_s" in r]
+    ax.plot([r[key] for r in rows], [r["median_step_s"] for r in rows], "o-")
+    ax.set_xlabel(label)
+    ax.set_ylabel("seconds per train step")
+    ax.grid(alpha=0.3)
+  fig.suptitle("siamese_jax train step, Koch network, float32")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def naive_predictions(params, query: np.ndarray, candidates: np.ndarray, image_size: int, batch: int = 128):
+  """argmax over candidates of score(query, candidate), every pair through the network (2 encodes a pair).
+
+  query: uint8 [T, H, W, 1]; candidates: uint8 [T, N, H, W, 1]. Returns (int [T], encoder passes).
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+  from siamese_jax.omniglot import loader  # pylint: disable=g-import-not-at-top
+
+  t, n = candidates.shape[:2]
+  a = loader.resize_images(np.repeat(query, n, axis=0), image_size)
+  b = loader.resize_images(candidates.reshape((-1,) + candidates.shape[2:]), image_size)
+  score = jax.jit(model.score)
+  out = []
+  for i in range(0, len(a), batch):
+    ca, cb = a[i : i + batch], b[i : i + batch]
+    pad = batch - len(ca)
+    if pad:
+      ca, cb = (np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) for x in (ca, cb))
+    out.append(np.asarray(score(params, ca, cb))[: batch - pad])
+  return np.argmax(np.concatenate(out).reshape(t, n), axis=1), 2 * len(a)
+
+
+def run_eval(log) -> list[dict]:
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from siamese_jax import evaluate, lake_runs, model, oneshot  # pylint: disable=g-import-not-at-top
+  from siamese_jax.omniglot import loader  # pylint: disable=g-import-not-at-top
+
+  c = koch.get_config("koch")
+  size, bs = c.model.image_size, c.eval.batch_size
+  params = model.init(jax.random.PRNGKey(0), c.model)
+  scorer = oneshot.model_scorer(params)
+  runs = lake_runs.load_runs(lake_runs.find_runs_zip(None, loader.resolve_manual_dir(FLAGS.manual_dir), None))
+  rows = []
+
+  def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+  evaluate.score_lake_runs(scorer, runs[:1], size, bs)  # compile
+  naive_predictions(params, runs[0].test[:1], runs[0].train[None, :1], size)
+  fast, t_fast = timed(lambda: evaluate.score_lake_runs(scorer, runs, size, bs))
+  (preds, passes), t_naive = timed(lambda: naive_predictions(
+      params, np.concatenate([r.test for r in runs]), np.stack([r.train for r in runs for _ in r.test]), size))
+  naive_correct = int(np.sum(preds == np.concatenate([r.answer for r in runs])))
+  rows.append({"what": "Lake's 20 runs", "embed_once_s": t_fast, "embed_once_passes": fast["encoder_passes"],
+               "naive_s": t_naive, "naive_passes": passes, "same_accuracy": naive_correct == fast["correct"]})
+  log(f"  Lake: embed-once {t_fast:.1f} s, naive {t_naive:.1f} s")
+
+  chars = loader.load_characters("evaluation", image_size=size, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir)
+  (sweep_rows, sweep_passes), t_fast = timed(lambda: evaluate.sweep(
+      scorer, chars, "evaluation", (20,), ("within_alphabet",), 1, FLAGS.num_tasks, 0, bs))
+  tasks, _ = oneshot.make_tasks(chars.alphabets, len(chars.drawers), "within_alphabet", 20, 1, FLAGS.num_tasks,
+                                seed=0 * 1000 + 0 * 100 + 20)  # the sweep's own seed for (protocol 0, N=20)
+  flat = chars.images.reshape((-1,) + chars.images.shape[2:])
+  (preds, passes), t_naive = timed(lambda: naive_predictions(
+      params, flat[tasks.query], flat[tasks.support[:, :, 0]], size))
+  naive_acc = 100.0 * float(np.mean(preds == tasks.target))
+  rows.append({"what": f"{FLAGS.num_tasks}-task 20-way sweep", "embed_once_s": t_fast, "embed_once_passes": sweep_passes,
+               "naive_s": t_naive, "naive_passes": passes,
+               "same_accuracy": bool(abs(naive_acc - sweep_rows[0]["accuracy"]) < 1e-9)})
+  log(f"  sweep: embed-once {t_fast:.1f} s, naive {t_naive:.1f} s")
+  return rows
+
+
+def eval_table(rows: list[dict]) -> str:
+  lines = ["| evaluation | embed-once s | encoder passes | naive s | encoder passes | speed-up | same accuracy |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+  for r in rows:
+    lines.append(f"| {r['what']} | {r['embed_once_s']:.1f} | {r['embed_once_passes']} | {r['naive_s']:.1f} | "
+                 f"{r['naive_passes']} | {r['naive_s'] / r['embed_once_s']:.1f}x | {r['same_accuracy']} |")
+  return "\n".join(lines)
+
+
+def machine() -> str:
+  import platform  # pylint: disable=g-import-not-at-top
+
+  import jax  # pylint: disable=g-import-not-at-top
+
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} ({jax.default_backend()})"
+
+
+def main(argv):
+  del argv
+  os.makedirs(FLAGS.out, exist_ok=True)
+  log = lambda s: print(s, flush=True)
+  report = {"machine": machine(), "command": "python experiments/bench_train.py " + " ".join(
+      f"--{k}={v}" for k, v in (("sections", ",".join(FLAGS.sections)),))}
+  md = [f"Machine: {report['machine']}", ""]
+  if "train" in FLAGS.sections:
+    log(f"train step, {FLAGS.batch} pairs, median of {FLAGS.repeats} x {FLAGS.steps} steps:")
+    report["train"] = run_train(log)
+    md += ["Train step:", "", train_table(report["train"]), ""]
+  if "scaling" in FLAGS.sections:
+    log("scaling (Koch network, float32, conv_impl=auto):")
+    report["scaling"] = run_scaling(log)
+    plot_scaling(report["scaling"], os.path.join(FLAGS.out, "bench_scaling.png"))
+    md += ["Step time against batch size (pairs):", "", scaling_table(report["scaling"]["batch"], "batch"), "",
+           f"Step time against input size ({FLAGS.batch} pairs):", "",
+           scaling_table(report["scaling"]["image_size"], "image_size"), ""]
+  if "eval" in FLAGS.sections:
+    log("evaluation (Koch network):")
+    report["eval"] = run_eval(log)
+    md += ["Evaluation:", "", eval_table(report["eval"]), ""]
+  text = "\n".join(md)
+  print("\n" + text)
+  with open(os.path.join(FLAGS.out, "bench.md"), "w") as f:
+    f.write(text + "\n")
+  with open(os.path.join(FLAGS.out, "bench.json"), "w") as f:
+    json.dump(report, f, indent=1, default=str)
+  log(f"wrote {FLAGS.out}/bench.md, bench.json" + (", bench_scaling.png" if "scaling" in FLAGS.sections else ""))
+
+
+if __name__ == "__main__":
+  app.run(main)

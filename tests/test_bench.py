@@ -1,0 +1,68 @@
+"""The speed benchmark: the PyTorch reference computes what siamese_jax computes; the
+timing harness runs both frameworks in child processes and tabulates them."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import koch
+from experiments import bench_train
+from siamese_jax import batches, losses, model
+
+torch = pytest.importorskip("torch", reason="PyTorch is the optional `bench` extra")
+from experiments import torch_reference as tr  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.mark.parametrize("preset,size", [("smoke", 32), ("cpu", 28)])
+def test_torch_reference_matches_siamese_jax(preset, size):
+  cfg = koch.get_config(preset).model
+  params = model.init(jax.random.PRNGKey(0), cfg)
+  rng = np.random.default_rng(0)
+  x_a, x_b = rng.random((6, size, size, 1), np.float32), rng.random((6, size, size, 1), np.float32)
+  labels = np.array([0, 1, 0, 1, 1, 0], np.float32)
+
+  loss_fn = lambda p: batches.pair_loss(p, x_a, x_b, labels)
+  loss, grads = jax.value_and_grad(loss_fn)(params)
+
+  net = tr.TorchSiamese(jax.tree_util.tree_map(np.asarray, params))
+  logits = net(tr.nchw(x_a), tr.nchw(x_b))
+  np.testing.assert_allclose(logits.detach().numpy(),
+                             model.pair_logits(params, model.encode(params, x_a), model.encode(params, x_b)),
+                             rtol=1e-4, atol=1e-5)
+  t_loss = tr.clamped_bce(logits, torch.from_numpy(labels))
+  t_loss.backward()
+  np.testing.assert_allclose(t_loss.item(), float(loss), rtol=1e-5)
+  np.testing.assert_allclose(net.convs[0].weight.grad.numpy().transpose(2, 3, 1, 0), grads["conv0"]["w"],
+                             rtol=1e-3, atol=1e-6)
+  np.testing.assert_allclose(net.head.weight.grad.numpy().T, grads["head"]["w"], rtol=1e-3, atol=1e-7)
+  assert float(losses.EPS) == tr.EPS
+
+
+def test_forward_flops_of_the_koch_network():
+  # conv 96^2*10^2*64, 42^2*7^2*64*128, 18^2*4^2*128^2, 6^2*4^2*128*256, dense 6^2*256*4096, head 4096.
+  macs = 96**2 * 100 * 64 + 42**2 * 49 * 64 * 128 + 18**2 * 16 * 128**2 + 36 * 16 * 128 * 256 + 36 * 256 * 4096 + 4096
+  assert bench_train.forward_flops(koch.get_config().model) == 2 * macs
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_measure_runs_in_a_child_and_reports(framework):
+  cfg = bench_train.bench_config("smoke", "float32", 4)
+  params_np = bench_train.numpy_params(cfg)
+  spec = {"preset": "smoke", "dtype": "float32", "batch": 4, "conv_impl": "auto", "repeats": 2, "steps": 1}
+  r = bench_train.measure(framework, spec, params_np)
+  assert "error" not in r, r.get("error")
+  assert len(r["step_s"]) == 2 and r["pairs_per_s"] == pytest.approx(4 / r["median_step_s"])
+  assert r["peak_rss_bytes"] > 50 * 2**20
+  if framework == "jax":
+    assert r["xla_temp_bytes"] > 0
+
+
+def test_train_table_ratio_against_pytorch():
+  base = {"preset": "koch", "dtype": "float32", "image_size_used": 105, "fwd_flops": 1e9, "peak_rss_bytes": 2**30}
+  rows = [{**base, "framework": "jax", "conv_impl": "auto", "pairs_per_s": 20.0, "xla_temp_bytes": 2**20},
+          {**base, "framework": "torch", "conv_impl": "n/a", "pairs_per_s": 10.0}]
+  table = bench_train.train_table(rows)
+  jax_row = table.splitlines()[2]
+  assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 1 |" in jax_row  # 40 images/s x 3 x 1 GFLOP
+  assert "PyTorch eager" in table.splitlines()[3]

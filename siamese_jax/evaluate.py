@@ -76,13 +76,18 @@ def pair_probabilities(scorer, chars, a, b, batch_size=256) -> tuple[np.ndarray,
   return np.asarray(jax.nn.sigmoid(logits)), passes
 
 
+def verification_correct(p: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+  """Whether each pair is classified right: probability p >= threshold means "same"; bool, p's shape."""
+  return (p >= threshold) == y
+
+
 def verification(scorer, chars, cfg) -> dict:
   """The MATLAB example's protocol (batches x pairs at threshold 0.5) and a larger fixed set."""
   nb, per = cfg.matlab_verification
   out = {"threshold": 0.5}
   a, b, y = verification_pairs(chars, nb * per, cfg.seed + 1)
   p, _ = pair_probabilities(scorer, chars, a, b, cfg.batch_size)
-  correct = ((p >= 0.5) == y).reshape(nb, per)
+  correct = verification_correct(p, y).reshape(nb, per)
   out["matlab"] = {
       "protocol": f"{nb} batches x {per} balanced random pairs, threshold 0.5",
       "batch_accuracy": (100.0 * correct.mean(axis=1)).tolist(),
@@ -92,7 +97,7 @@ def verification(scorer, chars, cfg) -> dict:
   p, passes = pair_probabilities(scorer, chars, a, b, cfg.batch_size)
   out["fixed"] = {
       "protocol": f"{cfg.verification_pairs} balanced random pairs (seed {cfg.seed + 2}), threshold 0.5",
-      "encoder_passes": passes, **_result(int(np.sum((p >= 0.5) == y)), len(y)),
+      "encoder_passes": passes, **_result(int(np.sum(verification_correct(p, y))), len(y)),
   }
   out["examples"] = {"a": a[:10].tolist(), "b": b[:10].tolist(), "target": y[:10].tolist(),
                      "score": p[:10].tolist()}

@@ -37,10 +37,3 @@ def sample_pair_index(key: jax.Array, num_chars: int, num_drawers: int, batch: i
       jax.random.randint(ks[5], (batch,), 0, num_drawers),
   )
   return PairIndex(char_a, drawer_a, char_b, drawer_b, same.astype(jnp.float32))
-
-
-def sample_pairs(key: jax.Array, images: jax.Array, batch: int):
-  """Samples a pair batch from images [C, D, H, W, 1]: (x_a [B,H,W,1], x_b, label [B])."""
-  c, d = images.shape[:2]
-  idx = sample_pair_index(key, c, d, batch)
-  return images[idx.char_a, idx.drawer_a], images[idx.char_b, idx.drawer_b], idx.label

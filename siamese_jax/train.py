@@ -163,7 +163,7 @@ def validate(config, params, chars: loader.CharacterArray) -> dict[str, float]:
     raise ValueError(f"validation.n_way={v.n_way}: no validation alphabet has that many characters")
   a, b, y = evaluate.verification_pairs(chars, v.verification_pairs, v.seed)
   p, _ = evaluate.pair_probabilities(scorer, chars, a, b, config.eval.batch_size)
-  return {"val_one_shot": rows[0]["accuracy"], "val_verification": 100.0 * float(np.mean((p >= 0.5) == y))}
+  return {"val_one_shot": rows[0]["accuracy"], "val_verification": 100.0 * float(np.mean(evaluate.verification_correct(p, y)))}
 
 
 def early_stopping(best_val: float, best_epoch: int, val: float, epoch: int, patience: int):

@@ -41,7 +41,9 @@ def cpu(c):
   Chosen on the validation alphabets (20-way within-alphabet, drawers 13-16) in
   short runs (see the README): 28x28 input, three 3x3 convs (64, 128, 128),
   He/LeCun init, every pair of a 32 characters x 4 drawers batch scored (8,128
-  pairs per 128 encodes), Adam 1e-3 with cosine decay, Koch's distortions.
+  pairs per 128 encodes), Adam 1e-3 with cosine decay, Koch's distortions, and
+  each background character's 90/180/270-degree rotations as three more
+  training characters, drawn from all 20 drawers of the background set.
   """
   c.data.train_drawers = tuple(range(1, 21))  # all 20 drawers of the background alphabets
   c.model.image_size = 28

@@ -37,7 +37,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.embed_dim = 4096
   c.model.init = "koch"  # or "narrow_normal" (the seed MATLAB example).
   c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
-  c.model.conv_impl = "auto"  # "xla", "gemm_dw" or "patches"; auto: gemm_dw on CPU, xla on accelerators
+  c.model.conv_impl = "auto"  # "xla", "cpu" or "patches"; auto: cpu on CPU, xla on accelerators
 
   c.augment = ml_collections.ConfigDict()
   c.augment.enabled = True

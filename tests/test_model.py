@@ -52,7 +52,7 @@ def test_image_too_small_for_kernels():
     model.init(jax.random.PRNGKey(0), cfg)
 
 
-@pytest.mark.parametrize("impl", ["patches", "gemm_dw"])
+@pytest.mark.parametrize("impl", ["patches", "cpu"])
 @pytest.mark.parametrize("b,h,c_in,c_out,k", [(3, 20, 1, 8, 5), (2, 15, 6, 4, 3), (2, 12, 3, 5, 4)])
 def test_conv_impls_match_lax_conv_values_and_gradients(impl, b, h, c_in, c_out, k):
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
@@ -65,7 +65,7 @@ def test_conv_impls_match_lax_conv_values_and_gradients(impl, b, h, c_in, c_out,
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(want))))
 
 
-def test_gemm_dw_weight_gradient_in_row_blocks(monkeypatch):
+def test_cpu_weight_gradient_in_row_blocks(monkeypatch):
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 12, 12, 3))
   dy = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 5))
   whole = model._weight_grad_gemm(x, dy, 5, 5)
@@ -82,14 +82,14 @@ def test_encode_gradients_equal_across_conv_impls():
   x = jax.random.uniform(jax.random.PRNGKey(1), (4, 32, 32, 1))
   loss = lambda p, impl: jnp.sum(model.encode(p, x, conv_impl=impl) ** 2)
   ref = jax.grad(loss)(params, "xla")
-  for impl in ("gemm_dw", "patches", "auto"):
+  for impl in ("cpu", "patches", "auto"):
     got = jax.grad(loss)(params, impl)
     for g, r in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(ref)):
       np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
 
 
 def test_auto_conv_impl_by_backend():
-  assert model.conv_impl_for_backend("auto", "cpu") is model.conv_gemm_dw
+  assert model.conv_impl_for_backend("auto", "cpu") is model.conv_cpu
   assert model.conv_impl_for_backend("auto", "gpu") is model.conv_xla
   assert model.conv_impl_for_backend("auto", "tpu") is model.conv_xla
   assert model.conv_impl_for_backend("patches", "gpu") is model.conv_patches

@@ -151,10 +151,19 @@ def _run_torch(spec: dict, params_np) -> dict:
   return {"step_s": times, "threads": torch.get_num_threads(), "version": torch.__version__}
 
 
+def peak_rss_bytes() -> int:
+  """This process's peak resident size: VmHWM (ru_maxrss would carry the forking parent's over exec)."""
+  try:
+    with open("/proc/self/status") as f:
+      return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+  except (OSError, StopIteration):
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _child(conn, framework: str, spec: dict, params_np) -> None:
   try:
     result = (_run_jax if framework == "jax" else _run_torch)(spec, params_np)
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_rss_bytes"] = peak_rss_bytes()
   except Exception as e:  # pylint: disable=broad-except
     result = {"error": f"{type(e).__name__}: {e}"}
   conn.send(result)

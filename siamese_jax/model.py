@@ -100,19 +100,6 @@ def conv_xla(x: jax.Array, w: jax.Array) -> jax.Array:
   return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def conv_patches(x: jax.Array, w: jax.Array) -> jax.Array:
-  """The same convolution as patches (k*k shifted slices) times a matrix: one big dot.
-
-  XLA's CPU convolutions (their backward passes above all) are far slower than
-  its matrix multiply; this form turns the work into dots.
-  """
-  k_h, k_w, c_in, c_out = w.shape
-  h, w_out = x.shape[1] - k_h + 1, x.shape[2] - k_w + 1
-  cols = [x[:, i : i + h, j : j + w_out, :] for i in range(k_h) for j in range(k_w)]
-  patches = jnp.concatenate(cols, axis=-1)  # [B, H', W', k*k*C_in], (i, j, c) order as w.
-  return jnp.dot(patches, w.reshape(k_h * k_w * c_in, c_out), preferred_element_type=x.dtype)
-
-
 # Bytes of one im2col block in `conv_cpu`'s weight gradient; larger blocks are split by kernel row.
 _PATCH_BLOCK_BYTES = 256 << 20
 
@@ -121,6 +108,19 @@ def _patches(x: jax.Array, rows: range, k_w: int, h: int, w: int) -> jax.Array:
   """im2col of kernel rows `rows`: [B*h*w, len(rows)*k_w*C], in (i, j, c) order."""
   cols = [x[:, i : i + h, j : j + w, :] for i in rows for j in range(k_w)]
   return jnp.concatenate(cols, axis=-1).reshape(-1, len(cols) * x.shape[-1])
+
+
+def conv_patches(x: jax.Array, w: jax.Array) -> jax.Array:
+  """The same convolution as patches (k*k shifted slices) times a matrix: one big dot.
+
+  XLA's CPU convolutions (their backward passes above all) are far slower than
+  its matrix multiply; this form turns the work into dots.
+  """
+  k_h, k_w, c_in, c_out = w.shape
+  b, h, w_out = x.shape[0], x.shape[1] - k_h + 1, x.shape[2] - k_w + 1
+  patches = _patches(x, range(k_h), k_w, h, w_out)  # [B*H'*W', k*k*C_in], (i, j, c) order as w.
+  y = jnp.dot(patches, w.reshape(k_h * k_w * c_in, c_out), preferred_element_type=x.dtype)
+  return y.reshape(b, h, w_out, c_out)
 
 
 def _weight_grad_gemm(x: jax.Array, dy: jax.Array, k_h: int, k_w: int) -> jax.Array:

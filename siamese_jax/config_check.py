@@ -9,7 +9,7 @@ import ml_collections
 from siamese_jax import defaults
 from siamese_jax.omniglot.constants import ALPHABET_SIZES, NUM_DRAWERS, SPLIT_ALPHABETS
 
-CONV_IMPLS = ("auto", "xla", "cpu", "patches")  # siamese_jax.model.CONV_IMPLS and "auto"
+CONV_IMPLS = ("auto", *defaults.CONV_IMPLS)
 
 PROTOCOLS = ("within_alphabet", "across_alphabet")
 

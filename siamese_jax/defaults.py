@@ -6,6 +6,9 @@ Every key a config may have is here: `validate` rejects any other key.
 import ml_collections
 from ml_collections import config_dict
 
+# Convolution formulations, as named in siamese_jax/convs.py (kept here, jax-free, for config checks).
+CONV_IMPLS = ("xla", "patches", "cpu", "dft")
+
 SWEEP_WAYS = (2, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
 VALIDATION_ALPHABETS = (
     "Angelic", "Atemayar_Qelisayer", "Aurek-Besh", "Avesta", "Keble",
@@ -37,7 +40,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.embed_dim = 4096
   c.model.init = "koch"  # or "narrow_normal" (the seed MATLAB example).
   c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
-  c.model.conv_impl = "auto"  # "xla", "cpu" or "patches"; auto: cpu on CPU, xla on accelerators
+  c.model.conv_impl = "auto"  # a name in CONV_IMPLS (siamese_jax/convs.py); auto: cpu on CPU, xla on accelerators
 
   c.augment = ml_collections.ConfigDict()
   c.augment.enabled = True

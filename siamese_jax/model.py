@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from siamese_jax import convs
+
 Params = dict[str, dict[str, jax.Array]]
 
 
@@ -95,104 +97,6 @@ def preprocess(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32)
 
 
-def conv_xla(x: jax.Array, w: jax.Array) -> jax.Array:
-  """Valid 2-D convolution, NHWC x HWIO -> NHWC, by lax.conv_general_dilated."""
-  return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-# Bytes of one im2col block in `conv_cpu`'s weight gradient; larger blocks are split by kernel row.
-_PATCH_BLOCK_BYTES = 256 << 20
-
-
-def _patches(x: jax.Array, rows: range, k_w: int, h: int, w: int) -> jax.Array:
-  """im2col of kernel rows `rows`: [B*h*w, len(rows)*k_w*C], in (i, j, c) order."""
-  cols = [x[:, i : i + h, j : j + w, :] for i in rows for j in range(k_w)]
-  return jnp.concatenate(cols, axis=-1).reshape(-1, len(cols) * x.shape[-1])
-
-
-def conv_patches(x: jax.Array, w: jax.Array) -> jax.Array:
-  """The same convolution as patches (k*k shifted slices) times a matrix: one big dot.
-
-  XLA's CPU convolutions (their backward passes above all) are far slower than
-  its matrix multiply; this form turns the work into dots.
-  """
-  k_h, k_w, c_in, c_out = w.shape
-  b, h, w_out = x.shape[0], x.shape[1] - k_h + 1, x.shape[2] - k_w + 1
-  patches = _patches(x, range(k_h), k_w, h, w_out)  # [B*H'*W', k*k*C_in], (i, j, c) order as w.
-  y = jnp.dot(patches, w.reshape(k_h * k_w * c_in, c_out), preferred_element_type=x.dtype)
-  return y.reshape(b, h, w_out, c_out)
-
-
-def _weight_grad_gemm(x: jax.Array, dy: jax.Array, k_h: int, k_w: int) -> jax.Array:
-  """dL/dw of a VALID conv as im2col-transpose times dy: x [B,H,W,C], dy [B,H',W',O] -> [k_h,k_w,C,O].
-
-  The patches are built for a block of kernel rows at a time so that no block
-  exceeds `_PATCH_BLOCK_BYTES` (one row at least).
-  """
-  b, h, w, c_out = dy.shape
-  row_bytes = b * h * w * k_w * x.shape[-1] * x.dtype.itemsize
-  rows_per_block = max(1, min(k_h, _PATCH_BLOCK_BYTES // max(row_bytes, 1)))
-  dy2 = dy.reshape(-1, c_out)
-  blocks = []
-  for start in range(0, k_h, rows_per_block):
-    p = _patches(x, range(start, min(start + rows_per_block, k_h)), k_w, h, w)
-    blocks.append(jnp.dot(p.T, dy2, preferred_element_type=jnp.float32))
-  return jnp.concatenate(blocks, axis=0).reshape(k_h, k_w, x.shape[-1], c_out)
-
-
-def conv_pad_crop(x: jax.Array, w: jax.Array) -> jax.Array:
-  """`conv_xla`'s values as a conv padded by one pixel whose border is cropped.
-
-  XLA:CPU runs padded convolutions on a much faster path than VALID ones (Koch
-  layer 2, 64 images: 0.26 s against 2.0 s), so the extra border pays for itself
-  many times over. Only worth it with more than one input channel.
-  """
-  y = jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  return y[:, 1:-1, 1:-1, :]
-
-
-@jax.custom_vjp
-def conv_cpu(x: jax.Array, w: jax.Array) -> jax.Array:
-  """`conv_xla`'s values and gradients, in the formulation that is fast on XLA:CPU.
-
-  Forward and input gradient: `conv_pad_crop` (plain `conv_xla` for one input
-  channel). Weight gradient: im2col blocks times dy (`_weight_grad_gemm`), where
-  XLA's own (a convolution with a window the size of the image) runs at a fifth
-  of matmul speed.
-  """
-  return _conv_cpu_values(x, w)
-
-
-def _conv_cpu_values(x, w):
-  return conv_xla(x, w) if x.shape[-1] == 1 else conv_pad_crop(x, w)
-
-
-def _conv_cpu_fwd(x, w):
-  return _conv_cpu_values(x, w), (x, w)
-
-
-def _conv_cpu_bwd(res, dy):
-  x, w = res
-  _, vjp_x = jax.vjp(lambda x_: _conv_cpu_values(x_, w), x)
-  (dx,) = vjp_x(dy)
-  return dx, _weight_grad_gemm(x, dy, w.shape[0], w.shape[1]).astype(w.dtype)
-
-
-conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
-
-CONV_IMPLS = {"xla": conv_xla, "patches": conv_patches, "cpu": conv_cpu}
-
-
-def conv_impl_for_backend(name: str = "auto", backend: str | None = None):
-  """The convolution function for `name`; "auto" is "cpu" on the CPU backend and XLA's
-  own convolution on accelerators (cuDNN, TPU), where that is the fast path."""
-  if name == "auto":
-    name = "cpu" if (backend or jax.default_backend()) == "cpu" else "xla"
-  if name not in CONV_IMPLS:
-    raise ValueError(f"model.conv_impl={name!r}; choose from {['auto', *CONV_IMPLS]}")
-  return CONV_IMPLS[name]
-
-
 def _conv(x, w, b, dtype, conv):
   return conv(x.astype(dtype), w.astype(dtype)) + b.astype(dtype)
 
@@ -216,9 +120,9 @@ def encode(params: Params, images: jax.Array, dtype=jnp.float32, conv_impl: str 
   """Embeds images [B, H, W, 1] (uint8 or float ink) to float32 [B, E] in (0, 1).
 
   dtype: compute dtype of convs and the dense layer (parameters stay float32);
-  conv_impl: "xla", "cpu", "patches" or "auto" (see `conv_impl_for_backend`).
+  conv_impl: a name in `convs.CONV_IMPLS` or "auto" (see `convs.conv_impl_for_backend`).
   """
-  conv = conv_impl_for_backend(conv_impl)
+  conv = convs.conv_impl_for_backend(conv_impl)
   x = preprocess(images)
   n = num_convs(params)
   for i in range(n):

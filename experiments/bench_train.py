@@ -316,47 +316,60 @@ def naive_predictions(params, query: np.ndarray, candidates: np.ndarray, image_s
   return np.argmax(np.concatenate(out).reshape(t, n), axis=1), 2 * len(a)
 
 
+def _timed(fn):
+  t = time.perf_counter()
+  out = fn()
+  return out, time.perf_counter() - t
+
+
+def compare_lake(params, runs, image_size: int, batch_size: int) -> dict:
+  """Lake's runs scored embed-once (the harness) and naively; times, encoder passes, same answers."""
+  from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
+
+  scorer = oneshot.model_scorer(params)
+  evaluate.score_lake_runs(scorer, runs[:1], image_size, batch_size)  # compile both paths
+  naive_predictions(params, runs[0].test[:1], runs[0].train[None, :1], image_size)
+  fast, t_fast = _timed(lambda: evaluate.score_lake_runs(scorer, runs, image_size, batch_size))
+  (preds, passes), t_naive = _timed(lambda: naive_predictions(
+      params, np.concatenate([r.test for r in runs]), np.stack([r.train for r in runs for _ in r.test]), image_size))
+  naive_correct = int(np.sum(preds == np.concatenate([r.answer for r in runs])))
+  return {"what": f"Lake's {len(runs)} runs", "embed_once_s": t_fast, "embed_once_passes": fast["encoder_passes"],
+          "naive_s": t_naive, "naive_passes": passes, "same_accuracy": naive_correct == fast["correct"]}
+
+
+def compare_sweep(params, chars, image_size: int, n_way: int, num_tasks: int, batch_size: int) -> dict:
+  """A within-alphabet N-way sweep embed-once (the harness) and naively on the very same tasks."""
+  from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
+
+  scorer = oneshot.model_scorer(params)
+  args = ((n_way,), ("within_alphabet",), 1, num_tasks, 0)  # ways, protocols, shots, tasks, seed
+  ((row,), fast_passes), t_fast = _timed(lambda: evaluate.sweep(scorer, chars, "evaluation", *args, batch_size))
+  ((tasks, _),) = evaluate.sweep_tasks(chars, *args)
+  flat = chars.images.reshape((-1,) + chars.images.shape[2:])
+  (preds, passes), t_naive = _timed(lambda: naive_predictions(
+      params, flat[tasks.query], flat[tasks.support[:, :, 0]], image_size))
+  return {"what": f"{num_tasks}-task {n_way}-way sweep", "embed_once_s": t_fast, "embed_once_passes": fast_passes,
+          "naive_s": t_naive, "naive_passes": passes,
+          "same_accuracy": int(np.sum(preds == tasks.target)) == row["correct"]}
+
+
 def run_eval(log) -> list[dict]:
   import jax  # pylint: disable=g-import-not-at-top
 
-  from siamese_jax import evaluate, lake_runs, model, oneshot  # pylint: disable=g-import-not-at-top
+  from siamese_jax import lake_runs, model  # pylint: disable=g-import-not-at-top
   from siamese_jax.omniglot import loader  # pylint: disable=g-import-not-at-top
 
   c = koch.get_config("koch")
+  c.model.init = "he"  # untrained, but with scores far enough apart that float round-off decides no argmax
   size, bs = c.model.image_size, c.eval.batch_size
   params = model.init(jax.random.PRNGKey(0), c.model)
-  scorer = oneshot.model_scorer(params)
-  runs = lake_runs.load_runs(lake_runs.find_runs_zip(None, loader.resolve_manual_dir(FLAGS.manual_dir), None))
-  rows = []
-
-  def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
-
-  evaluate.score_lake_runs(scorer, runs[:1], size, bs)  # compile
-  naive_predictions(params, runs[0].test[:1], runs[0].train[None, :1], size)
-  fast, t_fast = timed(lambda: evaluate.score_lake_runs(scorer, runs, size, bs))
-  (preds, passes), t_naive = timed(lambda: naive_predictions(
-      params, np.concatenate([r.test for r in runs]), np.stack([r.train for r in runs for _ in r.test]), size))
-  naive_correct = int(np.sum(preds == np.concatenate([r.answer for r in runs])))
-  rows.append({"what": "Lake's 20 runs", "embed_once_s": t_fast, "embed_once_passes": fast["encoder_passes"],
-               "naive_s": t_naive, "naive_passes": passes, "same_accuracy": naive_correct == fast["correct"]})
-  log(f"  Lake: embed-once {t_fast:.1f} s, naive {t_naive:.1f} s")
-
+  manual_dir = loader.resolve_manual_dir(FLAGS.manual_dir)
+  runs = lake_runs.load_runs(lake_runs.find_runs_zip(None, manual_dir, None))
+  rows = [compare_lake(params, runs, size, bs)]
+  log(f"  Lake: embed-once {rows[-1]['embed_once_s']:.1f} s, naive {rows[-1]['naive_s']:.1f} s")
   chars = loader.load_characters("evaluation", image_size=size, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir)
-  (sweep_rows, sweep_passes), t_fast = timed(lambda: evaluate.sweep(
-      scorer, chars, "evaluation", (20,), ("within_alphabet",), 1, FLAGS.num_tasks, 0, bs))
-  tasks, _ = oneshot.make_tasks(chars.alphabets, len(chars.drawers), "within_alphabet", 20, 1, FLAGS.num_tasks,
-                                seed=0 * 1000 + 0 * 100 + 20)  # the sweep's own seed for (protocol 0, N=20)
-  flat = chars.images.reshape((-1,) + chars.images.shape[2:])
-  (preds, passes), t_naive = timed(lambda: naive_predictions(
-      params, flat[tasks.query], flat[tasks.support[:, :, 0]], size))
-  naive_acc = 100.0 * float(np.mean(preds == tasks.target))
-  rows.append({"what": f"{FLAGS.num_tasks}-task 20-way sweep", "embed_once_s": t_fast, "embed_once_passes": sweep_passes,
-               "naive_s": t_naive, "naive_passes": passes,
-               "same_accuracy": bool(abs(naive_acc - sweep_rows[0]["accuracy"]) < 1e-9)})
-  log(f"  sweep: embed-once {t_fast:.1f} s, naive {t_naive:.1f} s")
+  rows.append(compare_sweep(params, chars, size, 20, FLAGS.num_tasks, bs))
+  log(f"  sweep: embed-once {rows[-1]['embed_once_s']:.1f} s, naive {rows[-1]['naive_s']:.1f} s")
   return rows
 
 

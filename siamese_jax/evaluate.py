@@ -36,18 +36,20 @@ def _result(correct: int, total: int) -> dict:
           "total": int(total)}
 
 
+def sweep_tasks(chars: loader.CharacterArray, ways, protocols, shots: int, num_tasks: int, seed: int) -> list:
+  """The (tasks, spec) of every protocol x N of a sweep, each from its own seed."""
+  return [oneshot.make_tasks(chars.alphabets, len(chars.drawers), protocol, n, shots, num_tasks,
+                             seed=seed * 1000 + pi * 100 + n)
+          for pi, protocol in enumerate(protocols) for n in ways]
+
+
 def sweep(scorer: oneshot.Scorer, chars: loader.CharacterArray, set_name: str, ways, protocols,
           shots: int, num_tasks: int, seed: int, batch_size: int = 256) -> tuple[list[dict], int]:
   """Accuracy of `scorer` on N-way k-shot tasks for every N and protocol.
 
   Returns (rows, encoder passes); every referenced image is embedded once.
   """
-  specs = []
-  for pi, protocol in enumerate(protocols):
-    for n in ways:
-      tasks, spec = oneshot.make_tasks(chars.alphabets, len(chars.drawers), protocol, n, shots,
-                                       num_tasks, seed=seed * 1000 + pi * 100 + n)
-      specs.append((tasks, spec))
+  specs = sweep_tasks(chars, ways, protocols, shots, num_tasks, seed)
   embedded = oneshot.EmbeddedSet(scorer, chars.images, batch_size)
   table, remap, passes = embedded.embed(*[a for t, _ in specs for a in (t.query, t.support)])
   rows = []

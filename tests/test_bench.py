@@ -66,3 +66,25 @@ def test_train_table_ratio_against_pytorch():
   jax_row = table.splitlines()[2]
   assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 1 |" in jax_row  # 40 images/s x 3 x 1 GFLOP
   assert "PyTorch eager" in table.splitlines()[3]
+
+
+def test_eval_comparison_naive_and_embed_once_agree():
+  from siamese_jax import lake_runs
+  from siamese_jax.omniglot.loader import CharacterArray
+
+  cfg = koch.get_config("smoke")
+  cfg.model.init = "he"  # scores far enough apart that round-off decides no argmax
+  size = cfg.model.image_size
+  params = model.init(jax.random.PRNGKey(0), cfg.model)
+  rng = np.random.default_rng(0)
+  chars = CharacterArray(rng.integers(0, 256, (24, 4, size, size, 1), dtype=np.uint8), np.arange(24),
+                         np.repeat([0, 1], 12), np.arange(1, 5))
+  row = bench_train.compare_sweep(params, chars, size, n_way=5, num_tasks=60, batch_size=64)
+  assert row["same_accuracy"] is True
+  assert row["naive_passes"] == 2 * 60 * 5 and row["embed_once_passes"] <= chars.images.shape[0] * 4
+
+  runs = [lake_runs.Run(f"run{i:02d}", [], [], rng.integers(0, 256, (20, 105, 105, 1), dtype=np.uint8),
+                        rng.integers(0, 256, (20, 105, 105, 1), dtype=np.uint8), rng.permutation(20)) for i in range(2)]
+  row = bench_train.compare_lake(params, runs, size, 64)
+  assert row["same_accuracy"] is True
+  assert row["naive_passes"] == 2 * 2 * 20 * 20 and row["embed_once_passes"] == 2 * 40

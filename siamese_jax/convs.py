@@ -247,8 +247,14 @@ def dft_pays(x_shape, w_shape) -> bool:
 
 
 def conv_cpu(x: jax.Array, w: jax.Array) -> jax.Array:
-  """Per layer (by static shapes), `conv_dft` where it pays, else `conv_direct_cpu`."""
-  return conv_dft(x, w) if dft_pays(x.shape, w.shape) else conv_direct_cpu(x, w)
+  """Per layer (by static shapes), `conv_dft` where it pays, else `conv_direct_cpu`.
+
+  Computes in float32 whatever the input dtype (XLA:CPU's bfloat16 convolutions
+  are slower than its float32 ones) and returns the input dtype.
+  """
+  x32, w32 = x.astype(jnp.float32), w.astype(jnp.float32)
+  y = conv_dft(x32, w32) if dft_pays(x.shape, w.shape) else conv_direct_cpu(x32, w32)
+  return y.astype(x.dtype)
 
 
 CONV_IMPLS = {"xla": conv_xla, "patches": conv_patches, "cpu": conv_cpu, "dft": conv_dft}

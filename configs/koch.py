@@ -62,7 +62,7 @@ def cpu(c):
   c.train.lr_schedule = "cosine"
   c.train.b2 = 0.999
   c.train.steps_per_epoch = 500
-  c.train.max_epochs = 25  # 12,500 steps, about 45 minutes here.
+  c.train.max_epochs = 20  # 10,000 steps, about 45 minutes here (0.27 s a step).
   c.train.patience = 0  # the best epoch's parameters are evaluated all the same.
   c.train.log_every = 100
   return c

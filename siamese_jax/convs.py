@@ -212,8 +212,8 @@ def conv_dft(x: jax.Array, w: jax.Array) -> jax.Array:
   """`conv_xla`'s values and gradients through 2-D DFTs of size H x W (computed in float32).
 
   Work per image: transforms O(H W (H + W) C) and per-frequency products
-  O(H W C_in C_out / 2) instead of O(H W k^2 C_in C_out): Koch's 7x7 layer
-  on 48x48 needs a sixth of the direct FLOPs, and its weight gradient ~1/18.
+  O(H W C_in C_out / 2) instead of O(H W k^2 C_in C_out): for Koch's 7x7 layer
+  on 48x48, `dft_flops` is 0.14 of `direct_flops`.
   """
   return _conv_dft_f32(x.astype(jnp.float32), w.astype(jnp.float32)).astype(x.dtype)
 

@@ -213,6 +213,10 @@ def check_config_unchanged(config, workdir: str, allow_change: bool) -> None:
   """Refuses to resume a workdir whose recorded config differs (training-relevant keys)."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
+    if os.path.isdir(os.path.join(workdir, checkpoints.CHECKPOINT_DIR)) and not allow_change:
+      # e.g. a killed run that saved its checkpoint after its workdir was emptied.
+      raise ValueError(f"{workdir} holds checkpoints but no {CONFIG_FILE} to check them against; pass"
+                       " --allow_config_change to resume anyway, or use a new --workdir")
     return
   with open(path) as f:
     old = json.load(f)

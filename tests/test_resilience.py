@@ -92,6 +92,10 @@ def test_resume_with_changed_config_is_refused(tiny_omniglot, tmp_path):
   same = smoke_config(tiny_omniglot, max_epochs=1, learning_rate=0.1)
   same.eval.num_tasks = 7  # Evaluation settings may change freely.
   train.check_config_unchanged(same, str(tmp_path), allow_change=False)
+  os.remove(tmp_path / train.CONFIG_FILE)  # checkpoints whose config is unknown: refused as well
+  with pytest.raises(ValueError, match="holds checkpoints but no config.json"):
+    train.train(same, str(tmp_path))
+  train.check_config_unchanged(same, str(tmp_path), allow_change=True)
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_omniglot, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ per measurement and one framework's threads never compete with the other's):
   train    one full train step (both images of every pair forward, clamped BCE,
            backward, Adam) of our jitted step and of the identical PyTorch
            network (`experiments/torch_reference.py`), for the Koch network at
-           105x105 and the `:cpu` preset's network (35x35), float32 and bfloat16
+           105x105 and the `:cpu` preset's network (28x28), float32 and bfloat16
            (ours: `model.dtype`; PyTorch: autocast + channels_last), for each
            `--conv_impls` of ours ("xla" is the plain lax.conv_general_dilated path).
   scaling  our step time against batch size and input resolution (Koch network).

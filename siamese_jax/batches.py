@@ -6,7 +6,9 @@ Two pair modes:
     its fixed distortions, as in Koch et al.'s Table 1).
   all_pairs: P characters x Q drawers images, each encoded once; every pair among
     them is scored, and the loss averages the same and the different pairs
-    separately so both classes weigh 1/2.
+    separately so both classes weigh 1/2. With `train.chars_per_alphabet` = k > 0
+    the P characters come k at a time from P / k alphabets, so most different
+    pairs are within an alphabet, as in Lake's runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from siamese_jax import augment
 from siamese_jax import losses
@@ -23,14 +26,22 @@ from siamese_jax import model
 from siamese_jax import pairs
 
 
-def make_data(config: ml_collections.ConfigDict, images) -> dict[str, Any]:
+def make_data(config: ml_collections.ConfigDict, images, groups=None) -> dict[str, Any]:
   """Device-side training data: images [C, D, H, W, 1] and, if used, the fixed pairs.
 
-  The fixed pairs and the key of their distortions come from `config.seed` alone,
-  so a resumed run sees the same training set.
+  groups: int [C], the alphabet of each character (see `character_groups`), needed
+  when `train.chars_per_alphabet` > 0. The fixed pairs and the key of their
+  distortions come from `config.seed` alone, so a resumed run sees the same training set.
   """
   data = {"images": jax.device_put(images)}
   t = config.train
+  if t.pair_mode == "all_pairs" and t.chars_per_alphabet:
+    if groups is None:
+      raise ValueError("train.chars_per_alphabet > 0 needs the characters' alphabets (make_data(..., groups=))")
+    groups = np.asarray(groups)
+    if groups.shape != images.shape[:1]:
+      raise ValueError(f"groups has shape {groups.shape}; expected ({images.shape[0]},), one per character")
+    _, data["groups"] = np.unique(groups, return_inverse=True)  # ids 0..G-1
   if t.pair_mode == "independent" and t.fixed_pairs:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 7)
     c, d = images.shape[:2]
@@ -87,12 +98,41 @@ def pair_loss(params, x_a, x_b, labels, dtype=jnp.float32, conv_impl: str = "aut
   return losses.mean_clamped_bce(model.pair_logits(params, emb_a, emb_b), labels)
 
 
+def character_groups(chars) -> np.ndarray:
+  """Alphabet of each character of a CharacterArray [C]; rotated copies (labels
+  offset by 10000 * k, see `augment.with_rotated_classes`) form alphabets of their own."""
+  return np.asarray(chars.alphabets) * 4 + np.asarray(chars.labels) // 10000
+
+
+def grouped_characters(key, groups: jax.Array, num: int, per_group: int) -> jax.Array:
+  """`num` distinct character ids, `per_group` from each of num / per_group random groups.
+
+  groups: int [C] in 0..C-1. Groups are taken in a random order and characters in
+  a random order within each; a group with fewer than `per_group` characters gives
+  all it has and the next group fills in. Sorting only: no Python loop, jittable.
+  """
+  c = groups.shape[0]
+  k_group, k_char = jax.random.split(key)
+  rank = jax.random.permutation(k_group, c)  # rank of each group id (C is a static bound on G)
+  order = jnp.argsort(rank[groups] * c + jax.random.permutation(k_char, c))  # grouped, shuffled within
+  sizes = jnp.zeros(c, jnp.int32).at[groups].add(1)
+  by_rank = sizes[jnp.argsort(rank)]
+  start = (jnp.cumsum(by_rank) - by_rank)[rank]  # first position of each group in `order`
+  pos = jnp.arange(c)
+  within = pos - start[groups[order]]
+  keep_first = jnp.argsort(jnp.where(within < per_group, pos, c + pos))
+  return order[keep_first[:num]]
+
+
 def group_batch(key, data, config, constrain=lambda x: x):
   """P characters x Q distinct drawers: images [P*Q, H, W, 1] (float ink) and characters [P*Q]."""
   t, images = config.train, data["images"]
   c, d = images.shape[:2]
   k_char, k_drawer, k_aug = jax.random.split(key, 3)
-  chars = jax.random.choice(k_char, c, (t.chars_per_batch,), replace=False)
+  if "groups" in data:
+    chars = grouped_characters(k_char, data["groups"], t.chars_per_batch, t.chars_per_alphabet)
+  else:
+    chars = jax.random.choice(k_char, c, (t.chars_per_batch,), replace=False)
   drawers = jnp.argsort(jax.random.uniform(k_drawer, (t.chars_per_batch, d)), axis=1)[:, : t.drawers_per_char]
   x = model.preprocess(images[chars[:, None], drawers])
   x = constrain(x.reshape((-1,) + x.shape[2:]))

@@ -128,6 +128,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
       _fail("train.chars_per_batch", f"must be in 2..number of training characters, got {t.chars_per_batch}")
     if not 2 <= t.drawers_per_char <= len(train_drawers):
       _fail("train.drawers_per_char", f"must be in 2..{len(train_drawers)} (training drawers), got {t.drawers_per_char}")
+    if not 0 <= t.chars_per_alphabet <= t.chars_per_batch:
+      _fail("train.chars_per_alphabet", f"must be in 0..train.chars_per_batch ({t.chars_per_batch}), got {t.chars_per_alphabet}")
     global_batch, batch_key = t.chars_per_batch * t.drawers_per_char, "train.chars_per_batch"
   else:
     global_batch, batch_key = t.batch_size, "train.batch_size"

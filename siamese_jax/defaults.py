@@ -57,6 +57,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 128  # pairs per step (independent mode).
   c.train.chars_per_batch = 32  # all_pairs mode: characters x drawers images per step.
   c.train.drawers_per_char = 4
+  c.train.chars_per_alphabet = 0  # all_pairs mode: 0 draws characters uniformly; k > 0, k at a time from one alphabet.
   c.train.fixed_pairs = 150_000  # 0: fresh pairs every step; K: a fixed set of K pairs...
   c.train.distortions_per_pair = 8  # ...each seen as itself or one of 8 fixed distortions.
   c.train.steps_per_epoch = 0  # 0: fixed_pairs * (1 + distortions_per_pair) / batch_size.

@@ -270,7 +270,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
                len(chars.drawers), chars.images.shape[2], chars.images.shape[3],
                ", ".join(chars.alphabet_names), mesh.size)
   val_chars = load_validation_images(config) if config.validation.enabled else None
-  data = sharding.replicate(batches.make_data(config, chars.images), mesh)
+  data = sharding.replicate(batches.make_data(config, chars.images, batches.character_groups(chars)), mesh)
 
   state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
   logging.info("model has %d parameters", model.num_params(state.params))

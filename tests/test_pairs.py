@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from configs import koch
 from siamese_jax import batches, pairs
@@ -41,3 +42,42 @@ def test_independent_batch_gathers_images():
   ca, cb = np.asarray(x_a[:, 0, 0, 0]) // 10, np.asarray(x_b[:, 0, 0, 0]) // 10
   assert np.array_equal(ca == cb, np.asarray(label) == 1)
   assert not np.any((np.asarray(x_a) == np.asarray(x_b)).all(axis=(1, 2, 3)) & (np.asarray(label) == 1))
+
+
+def test_grouped_characters_takes_k_per_alphabet():
+  # 7 alphabets of sizes 3..9 (42 characters), ids not contiguous by alphabet.
+  sizes = np.arange(3, 10)
+  groups = np.random.default_rng(0).permutation(np.repeat(np.arange(7), sizes))
+  fn = jax.jit(lambda k: batches.grouped_characters(k, jnp.asarray(groups), 12, 4))
+  seen_first = set()
+  for i in range(200):
+    chars = np.asarray(fn(jax.random.PRNGKey(i)))
+    assert len(set(chars.tolist())) == 12 and chars.min() >= 0 and chars.max() < len(groups)
+    g = groups[chars]
+    counts = np.bincount(g, minlength=7)
+    assert counts.max() <= 4
+    # Characters come alphabet by alphabet; only an alphabet of 3 gives fewer than 4.
+    runs = [g[j] for j in range(12) if j == 0 or g[j] != g[j - 1]]
+    assert len(runs) == len(set(runs))
+    assert all(counts[a] in (4, sizes[a]) for a in runs[:-1])
+    seen_first.add(g[0])
+  assert seen_first == set(range(7))  # every alphabet leads some batch
+
+
+def test_group_batch_draws_within_alphabet_negatives():
+  cfg = koch.get_config("smoke")
+  cfg.train.pair_mode, cfg.train.chars_per_batch, cfg.train.drawers_per_char = "all_pairs", 8, 2
+  cfg.augment.enabled = False
+  images = np.zeros((40, 3, 32, 32, 1), np.uint8)
+  groups = np.arange(40) // 10  # 4 alphabets of 10
+  cfg.train.chars_per_alphabet = 4
+  data = batches.make_data(cfg, images, groups)
+  _, chars = batches.group_batch(jax.random.PRNGKey(0), data, cfg)
+  assert sorted(np.bincount(groups[np.asarray(chars)], minlength=4).tolist()) == [0, 0, 8, 8]
+  cfg.train.chars_per_alphabet = 0  # uniform: 8 characters from 4 alphabets of 10 almost surely span 3+
+  spans = [len(set(groups[np.asarray(batches.group_batch(jax.random.PRNGKey(i), batches.make_data(cfg, images), cfg)[1])]))
+           for i in range(20)]
+  assert max(spans) >= 3
+  cfg.train.chars_per_alphabet = 4
+  with pytest.raises(ValueError, match="chars_per_alphabet"):
+    batches.make_data(cfg, images)

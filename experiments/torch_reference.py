@@ -28,6 +28,8 @@ class TorchSiamese(nn.Module):
   def __init__(self, params):
     super().__init__()
     n = sum(1 for k in params if k.startswith("conv"))
+    if any("g" in params[f"conv{i}"] for i in range(n)):
+      raise NotImplementedError("the PyTorch reference has no group norm (model.norm_groups = 0 only)")
     self.convs = nn.ModuleList()
     for i in range(n):
       w = np.asarray(params[f"conv{i}"]["w"])  # [k, k, C_in, C_out]

@@ -93,6 +93,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _fail("model.image_size", str(e))
   if m.init not in ("koch", "narrow_normal", "he"):
     _fail("model.init", f"{m.init!r}; choose from ['koch', 'narrow_normal', 'he']")
+  if m.norm_groups < 0 or any(f % m.norm_groups for f in m.features if m.norm_groups):
+    _fail("model.norm_groups", f"must be 0 or divide every conv width {tuple(m.features)}, got {m.norm_groups}")
   if m.dtype not in ("float32", "bfloat16"):
     _fail("model.dtype", f"{m.dtype!r}; choose from ['float32', 'bfloat16']")
   if m.conv_impl not in CONV_IMPLS:

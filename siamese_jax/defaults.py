@@ -38,6 +38,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.features = (64, 128, 128, 256)
   c.model.kernel_sizes = (10, 7, 4, 4)
   c.model.embed_dim = 4096
+  c.model.norm_groups = 0  # > 0: a group norm with this many groups after every conv (no running statistics).
   c.model.init = "koch"  # or "narrow_normal" (the seed MATLAB example).
   c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
   c.model.conv_impl = "auto"  # a name in CONV_IMPLS (siamese_jax/convs.py); auto: cpu on CPU, xla on accelerators

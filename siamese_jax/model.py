@@ -3,7 +3,9 @@
 Parameters are a plain dict:
   {"conv0": {"w": [k, k, c_in, c_out], "b": [c_out]}, ..., "conv{L-1}": ...,
    "embed": {"w": [F, E], "b": [E]}, "head": {"w": [E, 1], "b": [1]}}
-Every conv is followed by ReLU and, except the last, a 2x2 max-pool; the
+Every conv is followed (with `model.norm_groups` = G > 0) by a group norm of G
+groups whose gain is "g" [G, c_out / G] (its shape says G) and shift the conv's "b", then by ReLU and,
+except the last, a 2x2 max-pool; the
 flattened features go through a dense layer with sigmoid (the embedding); the
 head scores a pair by a dense layer on |e1 - e2| (one logit).
 """
@@ -72,6 +74,9 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
         "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, (2.0 / (k * k * c_in)) ** 0.5 if he else cw),
         "b": _normal(keys[2 * i + 1], (c_out,), cbm, cbs),
     }
+    if config.get("norm_groups", 0):
+      groups = config.norm_groups  # the gain's shape [G, c_out / G] carries G
+      params[f"conv{i}"]["g"] = jnp.ones((groups, c_out // groups), jnp.float32)
     c_in = c_out
   flat = side * side * c_in
   params["embed"] = {
@@ -97,8 +102,22 @@ def preprocess(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32)
 
 
-def _conv(x, w, b, dtype, conv):
-  return conv(x.astype(dtype), w.astype(dtype)) + b.astype(dtype)
+def group_norm(x: jax.Array, groups: int, eps: float = 1e-5) -> jax.Array:
+  """Normalises [B, H, W, C] to zero mean, unit variance per image and group of C / groups
+  channels (Wu & He, 2018); float32 statistics, no running averages: train = test."""
+  b, h, w, c = x.shape
+  xg = x.astype(jnp.float32).reshape(b, h, w, groups, c // groups)
+  mean = xg.mean(axis=(1, 2, 4), keepdims=True)
+  var = jnp.square(xg - mean).mean(axis=(1, 2, 4), keepdims=True)
+  return ((xg - mean) * jax.lax.rsqrt(var + eps)).reshape(b, h, w, c).astype(x.dtype)
+
+
+def _conv_block(x, p, dtype, conv):
+  """conv + bias, or conv + group norm x gain + bias when the layer has a gain "g"."""
+  y = conv(x.astype(dtype), p["w"].astype(dtype))
+  if "g" in p:
+    y = group_norm(y, p["g"].shape[0]) * p["g"].reshape(-1).astype(dtype)
+  return y + p["b"].astype(dtype)
 
 
 def max_pool(x: jax.Array) -> jax.Array:
@@ -127,7 +146,7 @@ def encode(params: Params, images: jax.Array, dtype=jnp.float32, conv_impl: str 
   n = num_convs(params)
   for i in range(n):
     p = params[f"conv{i}"]
-    x = jax.nn.relu(_conv(x, p["w"], p["b"], dtype, conv))
+    x = jax.nn.relu(_conv_block(x, p, dtype, conv))
     if i < n - 1:
       x = max_pool(x)
   x = x.reshape(x.shape[0], -1)

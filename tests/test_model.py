@@ -129,3 +129,24 @@ def test_tune_allocator(monkeypatch):
   import sys
   expected = sys.platform.startswith("linux") and "musl" not in (ctypes.util.find_library("c") or "")
   assert host.tune_allocator() is expected
+
+
+def test_group_norm_statistics_and_scale_invariance():
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 5, 6, 8)) * 4.0 + 2.0
+  y = np.asarray(model.group_norm(x, 4)).reshape(3, 5, 6, 4, 2)
+  np.testing.assert_allclose(y.mean(axis=(1, 2, 4)), 0.0, atol=1e-5)
+  np.testing.assert_allclose(y.std(axis=(1, 2, 4)), 1.0, atol=1e-3)
+  cfg = koch.get_config("smoke").model
+  cfg.norm_groups, cfg.init = 4, "he"
+  params = model.init(jax.random.PRNGKey(1), cfg)
+  assert all(params[f"conv{i}"]["g"].shape == (4, f // 4) for i, f in enumerate(cfg.features))
+  images = jax.random.uniform(jax.random.PRNGKey(2), (2, 32, 32, 1))
+  e = model.encode(params, images)
+  # A group norm undoes a positive rescaling of the conv weights (the bias comes after it).
+  scaled = dict(params)
+  for i in range(len(cfg.features)):
+    scaled[f"conv{i}"] = dict(params[f"conv{i}"], w=params[f"conv{i}"]["w"] * 7.0)
+  np.testing.assert_allclose(model.encode(scaled, images), e, rtol=1e-4, atol=1e-5)
+  cfg.norm_groups = 0
+  assert "g" not in model.init(jax.random.PRNGKey(1), cfg)["conv0"]
+  assert not np.allclose(model.encode(model.init(jax.random.PRNGKey(1), cfg), images), e)

@@ -40,7 +40,7 @@ def cpu(c):
 
   Chosen on the validation alphabets (20-way within-alphabet, drawers 13-16) in
   short runs (see the README): 28x28 input, three 3x3 convs (64, 128, 128),
-  He/LeCun init, every pair of a 32 characters x 4 drawers batch scored (8,128
+  each followed by a 16-group group norm, He/LeCun init, every pair of a 32 characters x 4 drawers batch scored (8,128
   pairs per 128 encodes), Adam 1e-3 with cosine decay, Koch's distortions, and
   each background character's 90/180/270-degree rotations as three more
   training characters, drawn from all 20 drawers of the background set.
@@ -50,6 +50,7 @@ def cpu(c):
   c.model.features = (64, 128, 128)
   c.model.kernel_sizes = (3, 3, 3)
   c.model.embed_dim = 512
+  c.model.norm_groups = 16  # 4 epochs: validation 65.8 vs 62.1 without, for 11% more time per step
   c.model.init = "he"
   c.augment.translate = 1.0  # pixels at 28x28 (about 4 at 105x105)
   c.augment.class_rotations = True  # 964 x 4 training classes

@@ -102,21 +102,54 @@ def preprocess(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32)
 
 
-def group_norm(x: jax.Array, groups: int, eps: float = 1e-5) -> jax.Array:
-  """Normalises [B, H, W, C] to zero mean, unit variance per image and group of C / groups
-  channels (Wu & He, 2018); float32 statistics, no running averages: train = test."""
+def _group_mean(sums: jax.Array, groups: int, pixels: int) -> jax.Array:
+  """Per-channel sums [B, C] over `pixels` pixels -> the mean over each channel's group, [B, C]."""
+  b, c = sums.shape
+  per = c // groups
+  return jnp.repeat(sums.reshape(b, groups, per).sum(-1) / (pixels * per), per, axis=1)
+
+
+@jax.custom_vjp
+def group_norm(x: jax.Array, gain: jax.Array, bias: jax.Array) -> jax.Array:
+  """Group norm (Wu & He, 2018) times gain plus bias: x [B, H, W, C] float32, gain [G, C / G]
+  (its shape gives the G groups), bias [C]. Statistics per image and group, none kept
+  between calls (training = inference). A custom VJP in two passes over the pixels per
+  direction, which on XLA:CPU costs a fifth of what autodiff of the plain form does."""
+  return _group_norm_fwd(x, gain, bias)[0]
+
+
+def _group_norm_fwd(x, gain, bias, eps=1e-5):
   b, h, w, c = x.shape
-  xg = x.astype(jnp.float32).reshape(b, h, w, groups, c // groups)
-  mean = xg.mean(axis=(1, 2, 4), keepdims=True)
-  var = jnp.square(xg - mean).mean(axis=(1, 2, 4), keepdims=True)
-  return ((xg - mean) * jax.lax.rsqrt(var + eps)).reshape(b, h, w, c).astype(x.dtype)
+  groups, g = gain.shape[0], gain.reshape(-1)
+  xf = x.reshape(b, h * w, c)
+  mean = _group_mean(jnp.sum(xf, axis=1), groups, h * w)
+  mean_sq = _group_mean(jnp.sum(xf * xf, axis=1), groups, h * w)
+  inv = jax.lax.rsqrt(jnp.maximum(mean_sq - mean * mean, 0.0) + eps)  # [B, C]
+  xhat = (xf - mean[:, None]) * inv[:, None]
+  return (xhat * g + bias).reshape(x.shape), (xhat, inv, gain)
+
+
+def _group_norm_bwd(res, dy):
+  xhat, inv, gain = res
+  b, pixels, c = xhat.shape
+  groups, g = gain.shape[0], gain.reshape(-1)
+  dyf = dy.reshape(b, pixels, c)
+  sum_dy = jnp.sum(dyf, axis=1)  # [B, C]
+  sum_dy_xhat = jnp.sum(dyf * xhat, axis=1)
+  m_a = _group_mean(sum_dy * g, groups, pixels)
+  m_b = _group_mean(sum_dy_xhat * g, groups, pixels)
+  dx = (dyf * g - m_a[:, None] - xhat * m_b[:, None]) * inv[:, None]
+  return dx.reshape(dy.shape), sum_dy_xhat.sum(0).reshape(gain.shape), sum_dy.sum(0)
+
+
+group_norm.defvjp(_group_norm_fwd, _group_norm_bwd)
 
 
 def _conv_block(x, p, dtype, conv):
-  """conv + bias, or conv + group norm x gain + bias when the layer has a gain "g"."""
+  """conv + bias, or, when the layer has a gain "g", group norm of the conv x gain + bias."""
   y = conv(x.astype(dtype), p["w"].astype(dtype))
   if "g" in p:
-    y = group_norm(y, p["g"].shape[0]) * p["g"].reshape(-1).astype(dtype)
+    return group_norm(y.astype(jnp.float32), p["g"], p["b"]).astype(dtype)
   return y + p["b"].astype(dtype)
 
 

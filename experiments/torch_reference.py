@@ -1,7 +1,7 @@
 """The same Siamese network and loss in PyTorch, for side-by-side benchmarks.
 
 `TorchSiamese(params)` copies a siamese_jax parameter pytree (numpy or JAX arrays)
-into the layers PyTorch users would write: Conv2d (NCHW) + ReLU + max_pool2d,
+into the layers PyTorch users would write: Conv2d (NCHW) (+ GroupNorm) + ReLU + max_pool2d,
 Linear + sigmoid, and a Linear head on |e1 - e2|. The embedding layer's rows are
 reordered from siamese_jax's (h, w, c) flattening to PyTorch's (c, h, w), so both
 compute the same function (checked in tests/test_bench.py). Needs the `bench`
@@ -28,15 +28,20 @@ class TorchSiamese(nn.Module):
   def __init__(self, params):
     super().__init__()
     n = sum(1 for k in params if k.startswith("conv"))
-    if any("g" in params[f"conv{i}"] for i in range(n)):
-      raise NotImplementedError("the PyTorch reference has no group norm (model.norm_groups = 0 only)")
-    self.convs = nn.ModuleList()
+    self.convs, self.norms = nn.ModuleList(), nn.ModuleList()
     for i in range(n):
-      w = np.asarray(params[f"conv{i}"]["w"])  # [k, k, C_in, C_out]
-      conv = nn.Conv2d(w.shape[2], w.shape[3], w.shape[0])
+      p = params[f"conv{i}"]
+      w = np.asarray(p["w"])  # [k, k, C_in, C_out]
+      conv = nn.Conv2d(w.shape[2], w.shape[3], w.shape[0], bias="g" not in p)
       conv.weight.data = _tensor(w.transpose(3, 2, 0, 1))
-      conv.bias.data = _tensor(params[f"conv{i}"]["b"])
+      norm = nn.Identity()
+      if "g" in p:  # group norm, gain [G, C / G], then the layer's bias
+        norm = nn.GroupNorm(p["g"].shape[0], w.shape[3], eps=1e-5)
+        norm.weight.data, norm.bias.data = _tensor(np.asarray(p["g"]).reshape(-1)), _tensor(p["b"])
+      else:
+        conv.bias.data = _tensor(p["b"])
       self.convs.append(conv)
+      self.norms.append(norm)
     w = np.asarray(params["embed"]["w"])  # [side*side*C, E], rows in (h, w, c) order
     c_last = self.convs[-1].out_channels
     side = int(round((w.shape[0] // c_last) ** 0.5))
@@ -50,8 +55,8 @@ class TorchSiamese(nn.Module):
 
   def encode(self, x: torch.Tensor) -> torch.Tensor:
     """Ink images [B, 1, H, W] in [0, 1] -> embeddings [B, E] in (0, 1)."""
-    for i, conv in enumerate(self.convs):
-      x = F.relu(conv(x))
+    for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+      x = F.relu(norm(conv(x)))
       if i < len(self.convs) - 1:
         x = F.max_pool2d(x, 2)
     return torch.sigmoid(self.embed(x.flatten(1)))

@@ -37,6 +37,9 @@ def test_torch_reference_matches_siamese_jax(preset):
   np.testing.assert_allclose(net.convs[0].weight.grad.numpy().transpose(2, 3, 1, 0), grads["conv0"]["w"],
                              rtol=1e-3, atol=1e-6)
   np.testing.assert_allclose(net.head.weight.grad.numpy().T, grads["head"]["w"], rtol=1e-3, atol=1e-7)
+  assert ("g" in params["conv0"]) == (cfg.norm_groups > 0)
+  if cfg.norm_groups:  # the cpu preset's group norm: its gain's gradient too
+    np.testing.assert_allclose(net.norms[1].weight.grad.numpy(), grads["conv1"]["g"].reshape(-1), rtol=1e-3, atol=1e-6)
   assert float(losses.EPS) == tr.EPS
 
 

@@ -41,7 +41,7 @@ def make_data(config: ml_collections.ConfigDict, images, groups=None) -> dict[st
     groups = np.asarray(groups)
     if groups.shape != images.shape[:1]:
       raise ValueError(f"groups has shape {groups.shape}; expected ({images.shape[0]},), one per character")
-    _, data["groups"] = np.unique(groups, return_inverse=True)  # ids 0..G-1
+    data["groups"] = jax.device_put(np.unique(groups, return_inverse=True)[1].astype(np.int32))  # ids 0..G-1
   if t.pair_mode == "independent" and t.fixed_pairs:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 7)
     c, d = images.shape[:2]
@@ -111,6 +111,7 @@ def grouped_characters(key, groups: jax.Array, num: int, per_group: int) -> jax.
   a random order within each; a group with fewer than `per_group` characters gives
   all it has and the next group fills in. Sorting only: no Python loop, jittable.
   """
+  groups = jnp.asarray(groups)
   c = groups.shape[0]
   k_group, k_char = jax.random.split(key)
   rank = jax.random.permutation(k_group, c)  # rank of each group id (C is a static bound on G)

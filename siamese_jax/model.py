@@ -6,7 +6,8 @@ Parameters are a plain dict:
 Every conv is followed (with `model.norm_groups` = G > 0) by a group norm of G
 groups whose gain is "g" [G, c_out / G] (its shape says G) and whose shift is the
 conv's "b", then by ReLU and, except the last, a 2x2 max-pool; the flattened
-features go through a dense layer with sigmoid (the embedding); the head scores a pair by a dense layer on |e1 - e2| (one logit).
+features go through a dense layer with sigmoid (the embedding); the head scores
+a pair by a dense layer on |e1 - e2| (one logit).
 """
 
 from __future__ import annotations

@@ -39,9 +39,10 @@ def cpu(c):
   """Best validation accuracy for one hour (training + evaluation) on a 2-core CPU.
 
   Chosen on the validation alphabets (20-way within-alphabet, drawers 13-16) in
-  short runs (see the README): 28x28 input, three 3x3 convs (64, 128, 128),
-  each followed by a 16-group group norm, He/LeCun init, every pair of a 32 characters x 4 drawers batch scored (8,128
-  pairs per 128 encodes), Adam 1e-3 with cosine decay, Koch's distortions, and
+  short and full runs (see the README): 28x28 input, three 3x3 convs (64, 128,
+  128) each followed by a 16-group group norm, He/LeCun init, every pair of a
+  32 characters x 4 drawers batch scored (8,128 pairs per 128 encodes), the 32
+  characters 8 at a time from 4 alphabets, Adam 1e-3 with cosine decay, Koch's distortions, and
   each background character's 90/180/270-degree rotations as three more
   training characters, drawn from all 20 drawers of the background set.
   """

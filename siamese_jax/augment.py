@@ -105,21 +105,25 @@ def distort_batch(key: jax.Array, images: jax.Array, ranges) -> jax.Array:
   return warp_batch(images, sample(key, images.shape[:1], ranges))
 
 
+ROTATED_LABEL_OFFSET = 10000  # label of a character's copy rotated by k * 90 degrees: label + k * this
+ROTATIONS = 4
+
+
 def with_rotated_classes(chars):
   """Adds each character rotated by 90, 180 and 270 degrees as three new characters.
 
   A CharacterArray of C characters becomes one of 4C (alphabet ids repeated; the
-  labels of the copies are offset by 10000 * k), the class augmentation of
+  labels of the copies are offset by ROTATED_LABEL_OFFSET * k), the class augmentation of
   Vinyals et al. (2016) and Snell et al. (2017). Done once on the host.
   """
   import dataclasses  # pylint: disable=g-import-not-at-top
 
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  rotated = [np.rot90(chars.images, k, axes=(2, 3)) for k in range(4)]
+  rotated = [np.rot90(chars.images, k, axes=(2, 3)) for k in range(ROTATIONS)]
   return dataclasses.replace(
       chars,
       images=np.ascontiguousarray(np.concatenate(rotated)),
-      labels=np.concatenate([chars.labels + 10000 * k for k in range(4)]),
-      alphabets=np.tile(chars.alphabets, 4),
+      labels=np.concatenate([chars.labels + ROTATED_LABEL_OFFSET * k for k in range(ROTATIONS)]),
+      alphabets=np.tile(chars.alphabets, ROTATIONS),
   )

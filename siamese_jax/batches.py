@@ -99,9 +99,10 @@ def pair_loss(params, x_a, x_b, labels, dtype=jnp.float32, conv_impl: str = "aut
 
 
 def character_groups(chars) -> np.ndarray:
-  """Alphabet of each character of a CharacterArray [C]; rotated copies (labels
-  offset by 10000 * k, see `augment.with_rotated_classes`) form alphabets of their own."""
-  return np.asarray(chars.alphabets) * 4 + np.asarray(chars.labels) // 10000
+  """Alphabet of each character of a CharacterArray [C]; rotated copies (see
+  `augment.with_rotated_classes`) form alphabets of their own."""
+  rotation = np.asarray(chars.labels) // augment.ROTATED_LABEL_OFFSET
+  return np.asarray(chars.alphabets) * augment.ROTATIONS + rotation
 
 
 def grouped_characters(key, groups: jax.Array, num: int, per_group: int) -> jax.Array:

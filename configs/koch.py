@@ -42,9 +42,9 @@ def cpu(c):
   short and full runs (see the README): 28x28 input, three 3x3 convs (64, 128,
   128) each followed by a 16-group group norm, He/LeCun init, every pair of a
   32 characters x 4 drawers batch scored (8,128 pairs per 128 encodes), the 32
-  characters 8 at a time from 4 alphabets, Adam 1e-3 with cosine decay, Koch's distortions, and
-  each background character's 90/180/270-degree rotations as three more
-  training characters, drawn from all 20 drawers of the background set.
+  characters 8 at a time from 4 alphabets, Adam 1e-3 with cosine decay, Koch's
+  distortions, and each background character's 90/180/270-degree rotations as
+  three more training characters, drawn from all 20 drawers of the background set.
   """
   c.data.train_drawers = tuple(range(1, 21))  # all 20 drawers of the background alphabets
   c.model.image_size = 28  # 35x35 led after 4 epochs (67.7 vs 62.1) but its 20-epoch run peaked lower (71.6 vs 71.9)

@@ -7,8 +7,8 @@ Two pair modes:
   all_pairs: P characters x Q drawers images, each encoded once; every pair among
     them is scored, and the loss averages the same and the different pairs
     separately so both classes weigh 1/2. With `train.chars_per_alphabet` = k > 0
-    the P characters come k at a time from P / k alphabets, so most different
-    pairs are within an alphabet, as in Lake's runs.
+    the P characters come k at a time from P / k alphabets, so more of the
+    different pairs are within an alphabet (a quarter at k = 8 of 32), as in Lake's runs.
 """
 
 from __future__ import annotations

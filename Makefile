@@ -1,7 +1,8 @@
-# Two commands: `make train` and `make test`. Each creates .venv and installs the pinned
-# dependencies on first use.
+# Two commands: `make train` and `make test`. Each creates .venv and installs the locked
+# dependencies on first use. ACCEL=cuda12 (NVIDIA GPU) or ACCEL=tpu installs jax for an accelerator.
 PYTHON ?= python3
 VENV ?= .venv
+ACCEL ?=
 CONFIG ?= configs/koch.py:smoke
 WORKDIR ?= runs/$(subst :,_,$(notdir $(CONFIG)))
 ARGS ?=
@@ -9,27 +10,45 @@ ARGS ?=
 OMNIGLOT_DIR ?= $(if $(wildcard ../shared/omniglot/images_background.zip),$(abspath ../shared/omniglot),)
 export OMNIGLOT_DIR
 
-$(VENV)/.installed: pyproject.toml requirements.lock
-	$(PYTHON) -m venv $(VENV)
+comma := ,
+EXTRAS := test$(if $(ACCEL),$(comma)$(ACCEL))
+STAMP := $(VENV)/.installed$(if $(ACCEL),-$(ACCEL))
+PIP_INSTALL = $(VENV)/bin/pip install --quiet -c requirements.lock
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,bench]'
+	$(PIP_INSTALL) -e '.[$(EXTRAS)]'
 	touch $@
 
-venv: $(VENV)/.installed
+# PyTorch, for the side-by-side benchmark only.
+$(VENV)/.installed-bench: $(STAMP)
+	$(PIP_INSTALL) -e '.[$(EXTRAS),bench]'
+	touch $@
 
-train: $(VENV)/.installed
+venv: $(STAMP)
+
+train: $(STAMP)
 	$(VENV)/bin/python -m siamese_jax.main --config=$(CONFIG) --workdir=$(WORKDIR) $(ARGS)
 
-eval: $(VENV)/.installed
+eval: $(STAMP)
 	$(VENV)/bin/python -m siamese_jax.main --config=$(CONFIG) --workdir=$(WORKDIR) --mode=eval $(ARGS)
 
-test: $(VENV)/.installed
+test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q $(ARGS)
 
-lock:
-	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+# Resolves pyproject.toml for Linux x86_64/aarch64 and macOS arm64, Python 3.10-3.13 (uv.lock),
+# and exports it for pip (requirements.lock).
+lock: $(STAMP)
+	$(VENV)/bin/uv lock
+	$(VENV)/bin/uv export --all-extras --no-hashes --no-emit-project -o requirements.lock
 
-bench: $(VENV)/.installed
+check-lock: $(STAMP)
+	UV=$(VENV)/bin/uv .ci/check_lock
+
+bench-deps: $(VENV)/.installed-bench
+
+bench: $(VENV)/.installed-bench
 	$(VENV)/bin/python experiments/bench_train.py $(if $(OMNIGLOT_DIR),--manual_dir=$(OMNIGLOT_DIR)) $(ARGS)
 
-.PHONY: venv train eval test lock bench
+.PHONY: venv train eval test lock check-lock bench-deps bench

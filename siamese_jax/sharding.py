@@ -28,6 +28,12 @@ def make_mesh(devices=None) -> Mesh:
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
+def describe(mesh: Mesh) -> str:
+  """The mesh's devices in words, e.g. "1 x NVIDIA H100 80GB HBM3 (gpu)" or "2 x cpu (cpu)"."""
+  kinds = sorted({(d.device_kind, d.platform) for d in mesh.devices.flat})
+  return ", ".join(f"{sum(d.device_kind == k for d in mesh.devices.flat)} x {k} ({p})" for k, p in kinds)
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 

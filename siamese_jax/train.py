@@ -266,9 +266,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
   chars = load_train_images(config)
   if config.augment.class_rotations:
     chars = augment.with_rotated_classes(chars)
-  logging.info("training on %d characters x %d drawers at %dx%d (%s); %d device(s)", chars.num_characters,
+  logging.info("training on %d characters x %d drawers at %dx%d (%s); devices: %s", chars.num_characters,
                len(chars.drawers), chars.images.shape[2], chars.images.shape[3],
-               ", ".join(chars.alphabet_names), mesh.size)
+               ", ".join(chars.alphabet_names), sharding.describe(mesh))
   val_chars = load_validation_images(config) if config.validation.enabled else None
   data = sharding.replicate(batches.make_data(config, chars.images, batches.character_groups(chars)), mesh)
 

@@ -114,13 +114,13 @@ def _run_jax(spec: dict, params_np) -> dict:
   host.tune_allocator()
   import jax  # pylint: disable=g-import-not-at-top
 
-  from siamese_jax import batches, train  # pylint: disable=g-import-not-at-top
+  from siamese_jax import input_pipeline, train  # pylint: disable=g-import-not-at-top
 
   c = bench_config(spec["preset"], spec["dtype"], spec["batch"], spec.get("image_size"), spec["conv_impl"])
   state, optimizer = train.create_train_state(jax.random.PRNGKey(0), c)
   s = c.model.image_size
   images = np.random.default_rng(0).integers(0, 256, (50, 20, s, s, 1), dtype=np.uint8)
-  data = batches.make_data(c, images)
+  data = input_pipeline.make_data(c.train, c.seed, images)
   step = train.make_train_step(c, optimizer)
   temp = step.lower(state, data).compile().memory_analysis().temp_size_in_bytes
   holder = {"state": state}
@@ -343,7 +343,7 @@ def compare_sweep(params, chars, image_size: int, n_way: int, num_tasks: int, ba
 
   scorer = oneshot.model_scorer(params)
   args = ((n_way,), ("within_alphabet",), 1, num_tasks, 0)  # ways, protocols, shots, tasks, seed
-  ((row,), fast_passes), t_fast = _timed(lambda: evaluate.sweep(scorer, chars, "evaluation", *args, batch_size))
+  ((row,), fast_passes), t_fast = _timed(lambda: evaluate.nway_accuracy(scorer, chars, "evaluation", *args, batch_size))
   ((tasks, _),) = evaluate.sweep_tasks(chars, *args)
   flat = chars.images.reshape((-1,) + chars.images.shape[2:])
   (preds, passes), t_naive = _timed(lambda: naive_predictions(

@@ -1,72 +1,33 @@
-"""Python API for notebooks: load a trained workdir, embed, compare and classify images.
+"""Python API for notebooks: load a trained workdir (or the shipped model), embed, compare, classify.
 
     import siamese_jax
-    net = siamese_jax.load("runs/cpu")
+    net = siamese_jax.load("pretrained")      # the shipped :cpu model; or a workdir, e.g. "runs/cpu"
     net.similarity("a.png", "b.png")          # probability they show one character
     net.one_shot(query, [img1, img2, img3])    # N-way scores and prediction
 
-Images may be file paths, PIL images, or uint8 / float arrays of any size, [H, W],
-[H, W, 1] or [H, W, 3]. Arrays follow the Omniglot PNG convention: dark ink on
-light paper (uint8 0..255, or float 0..1). They are resized exactly as the
-training images were (`loader.resize_images`).
+Images may be file paths, PIL images or arrays of any size (see `siamese_jax.images`
+for what is accepted); they are resized exactly as the training images were.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import checkpoints
 from siamese_jax import model
+from siamese_jax import workdir as workdir_lib
+from siamese_jax.images import prepare_images
 from siamese_jax.omniglot import loader
 
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+PRETRAINED = {"pretrained": "cpu", "pretrained:cpu": "cpu"}  # name -> folder under PRETRAINED_DIR
 
-def _to_uint8(image: Any) -> np.ndarray:
-  """One image as uint8 [H, W, 1], 0 ink, 255 paper."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-
-  if isinstance(image, (str, os.PathLike)):
-    if not os.path.exists(image):
-      raise FileNotFoundError(f"no such image file: {image}")
-    try:
-      with Image.open(image) as img:
-        image = img.convert("L")
-    except Exception as e:  # noqa: BLE001 - PIL raises many types.
-      raise ValueError(f"cannot read {image} as an image ({e})") from None
-  if isinstance(image, Image.Image):
-    image = np.asarray(image.convert("L"))
-  arr = np.asarray(image)
-  if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-    arr = arr[..., :3].mean(axis=-1)
-  if arr.ndim == 3 and arr.shape[-1] == 1:
-    arr = arr[..., 0]
-  if arr.ndim != 2:
-    raise ValueError(f"expected one image [H, W], [H, W, 1] or [H, W, 3], got shape {arr.shape}")
-  if arr.dtype != np.uint8:
-    arr = np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-  return arr[:, :, None]
-
-
-def prepare_images(images: Sequence[Any] | np.ndarray, image_size: int) -> np.ndarray:
-  """Images of any kind and size -> uint8 [B, image_size, image_size, 1], as in training."""
-  if isinstance(images, np.ndarray) and images.ndim == 4:
-    images = list(images)
-  elif not isinstance(images, (list, tuple)):
-    images = [images]
-  out = []
-  for img in images:
-    u8 = _to_uint8(img)
-    if u8.shape[0] != u8.shape[1]:
-      raise ValueError(f"images must be square (Omniglot drawings are), got {u8.shape[:2]}")
-    out.append(loader.resize_images(u8[None], image_size)[0])
-  return np.stack(out)
+__all__ = ["Siamese", "load", "load_dataset", "prepare_images", "pretrained_workdir"]
 
 
 @dataclasses.dataclass
@@ -78,8 +39,8 @@ class Siamese:
   workdir: str | None = None
 
   def __post_init__(self):
-    dtype = jnp.dtype(self.config.model.dtype)
-    self._encode = jax.jit(lambda p, x: model.encode(p, x, dtype))
+    dtype, conv_impl = jnp.dtype(self.config.model.dtype), self.config.model.conv_impl
+    self._encode = jax.jit(lambda p, x: model.encode(p, x, dtype, conv_impl))
     self._logits = jax.jit(model.pair_logits)
 
   @property
@@ -114,22 +75,23 @@ class Siamese:
     return {"scores": scores, "probabilities": 1 / (1 + np.exp(-scores)), "prediction": int(np.argmax(scores))}
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config recorded in `<workdir>/config.json`."""
-  from siamese_jax import train  # pylint: disable=g-import-not-at-top
-
-  path = os.path.join(workdir, train.CONFIG_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{workdir} has no {train.CONFIG_FILE}: not a siamese_jax workdir")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+def pretrained_workdir(name: str = "pretrained") -> str:
+  """The folder of a model shipped in the package ("pretrained" = "pretrained:cpu")."""
+  if name not in PRETRAINED:
+    raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(PRETRAINED)}")
+  return os.path.join(PRETRAINED_DIR, PRETRAINED[name])
 
 
 def load(workdir: str) -> Siamese:
-  """The workdir's config and best (else latest) parameters."""
-  config = load_config(workdir)
-  like = jax.eval_shape(lambda k: model.init(k, config.model), jax.random.PRNGKey(0))
-  return Siamese(config=config, params=checkpoints.load_params(workdir, like), workdir=workdir)
+  """A trained network: a workdir's config and best (else latest) parameters.
+
+  `workdir="pretrained"` loads the model shipped in the package (unless a folder of that
+  name exists here). Read-only: a workdir that is still training can be loaded.
+  """
+  if workdir in PRETRAINED and not os.path.isdir(workdir):
+    workdir = pretrained_workdir(workdir)
+  config = workdir_lib.read_config(workdir)
+  return Siamese(config=config, params=workdir_lib.load_params(workdir, config.model), workdir=workdir)
 
 
 def load_dataset(split: str = "background", data_dir: str | None = None, manual_dir: str | None = None) -> dict:

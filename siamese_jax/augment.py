@@ -32,12 +32,6 @@ def identity(shape=()) -> Affine:
   return Affine(z, z, z, o, o, z, z)
 
 
-def default_ranges() -> ml_collections.ConfigDict:
-  """Koch et al.'s ranges and the probability that each component is applied."""
-  return ml_collections.ConfigDict(dict(
-      theta=10.0, shear=0.3, scale_min=0.8, scale_max=1.2, translate=2.0, prob=0.5))
-
-
 def sample(key: jax.Array, shape, ranges) -> Affine:
   """Samples distortions with the given batch shape; components off with prob 1 - ranges.prob."""
   ks = jax.random.split(key, 14)

@@ -1,4 +1,8 @@
-"""Start-up checks of a config: one clear line naming the bad key, before any data or compilation."""
+"""Start-up checks of a config: one clear line naming the bad key, before any data or compilation.
+
+Valid names of every choice come from the registry beside its implementation
+(`convs.CONV_IMPLS`, `model.INITS`, `optim.OPTIMIZERS`, ...), read here and by the dispatch.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,21 @@ import ml_collections
 from siamese_jax import defaults
 from siamese_jax.omniglot.constants import ALPHABET_SIZES, NUM_DRAWERS, SPLIT_ALPHABETS
 
-CONV_IMPLS = ("auto", *defaults.CONV_IMPLS)
-
-PROTOCOLS = ("within_alphabet", "across_alphabet")
-
-
 class ConfigError(ValueError):
   """A config key has an unknown name or an impossible value."""
 
 
 def _fail(key: str, msg: str):
   raise ConfigError(f"config.{key}: {msg}")
+
+
+def _choice(config, key: str, registry) -> None:
+  """Fails unless the value at `key` (or each value, for a tuple) names an entry of `registry`."""
+  value = _get(config, key)
+  bad = [v for v in _as_tuple(value) if v not in registry]
+  if bad:
+    shown = f"{value!r}" if not isinstance(value, (list, tuple)) else f"unknown {bad}"
+    _fail(key, f"{shown}; choose from {list(registry)}")
 
 
 def _unknown_keys(cfg: dict, ref: dict, prefix: str = "") -> list[str]:
@@ -73,14 +81,14 @@ def _check_drawers(config, key: str, minimum: int) -> tuple[int, ...]:
   return drawers
 
 
-def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   """Raises ConfigError naming the first unknown key or impossible value."""
   unknown = _unknown_keys(config.to_dict(), {**defaults.default_config().to_dict(), "preset": None})
   if unknown:
     raise ConfigError(f"config.{unknown[0]}: unknown key (a typo?)")
 
-  # Model.
-  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+  # The registries (imported here: `unknown_override` runs before jax is set up).
+  from siamese_jax import convs, evaluate, input_pipeline, model, oneshot, optim  # pylint: disable=g-import-not-at-top
 
   m = config.model
   if len(m.features) != len(m.kernel_sizes):
@@ -91,23 +99,17 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     model.feature_size(m.image_size, m.kernel_sizes)
   except ValueError as e:
     _fail("model.image_size", str(e))
-  if m.init not in ("koch", "narrow_normal", "he"):
-    _fail("model.init", f"{m.init!r}; choose from ['koch', 'narrow_normal', 'he']")
+  _choice(config, "model.init", model.INITS)
   if m.norm_groups < 0 or any(f % m.norm_groups for f in m.features if m.norm_groups):
     _fail("model.norm_groups", f"must be 0 or divide every conv width {tuple(m.features)}, got {m.norm_groups}")
-  if m.dtype not in ("float32", "bfloat16"):
-    _fail("model.dtype", f"{m.dtype!r}; choose from ['float32', 'bfloat16']")
-  if m.conv_impl not in CONV_IMPLS:
-    _fail("model.conv_impl", f"{m.conv_impl!r}; choose from {list(CONV_IMPLS)}")
+  _choice(config, "model.dtype", model.DTYPES)
+  _choice(config, "model.conv_impl", ("auto", *convs.CONV_IMPLS))
 
   # Training.
   t = config.train
-  if t.optimizer not in ("adam", "koch_sgd"):
-    _fail("train.optimizer", f"{t.optimizer!r}; choose from ['adam', 'koch_sgd']")
-  if t.lr_schedule not in ("constant", "cosine"):
-    _fail("train.lr_schedule", f"{t.lr_schedule!r}; choose from ['constant', 'cosine']")
-  if t.pair_mode not in ("independent", "all_pairs"):
-    _fail("train.pair_mode", f"{t.pair_mode!r}; choose from ['independent', 'all_pairs']")
+  _choice(config, "train.optimizer", optim.OPTIMIZERS)
+  _choice(config, "train.lr_schedule", optim.LR_SCHEDULES)
+  _choice(config, "train.pair_mode", input_pipeline.PAIR_MODES)
   for key in ("train.learning_rate", "train.batch_size", "train.max_epochs", "train.log_every",
               "train.checkpoint_every", "train.keep_checkpoints", "train.lr_decay"):
     _positive(config, key)
@@ -159,14 +161,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   for n in e.ways:
     if not 2 <= n <= total:
       _fail("eval.ways", f"N={n} needs 2 <= N <= {total} (characters in the evaluation set)")
-  bad = [p for p in e.protocols if p not in PROTOCOLS]
-  if bad:
-    _fail("eval.protocols", f"unknown {bad}; choose from {list(PROTOCOLS)}")
+  _choice(config, "eval.protocols", oneshot.PROTOCOLS)
   if not 1 <= e.shots < len(eval_drawers):
     _fail("eval.shots", f"{e.shots}-shot tasks need {e.shots + 1} drawers, eval has {len(eval_drawers)}")
-  bad = [b for b in e.baselines if b != "pixel_1nn"]
-  if bad:
-    _fail("eval.baselines", f"unknown {bad}; choose from ['pixel_1nn']")
+  _choice(config, "eval.baselines", evaluate.BASELINES)
   for key in ("eval.num_tasks", "eval.verification_pairs", "eval.batch_size", "eval.matlab_verification"):
     _positive(config, key)
   if len(e.matlab_verification) != 2:

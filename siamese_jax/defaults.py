@@ -6,9 +6,6 @@ Every key a config may have is here: `validate` rejects any other key.
 import ml_collections
 from ml_collections import config_dict
 
-# Convolution formulations, as named in siamese_jax/convs.py (kept here, jax-free, for config checks).
-CONV_IMPLS = ("xla", "patches", "cpu", "dft")
-
 SWEEP_WAYS = (2, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
 VALIDATION_ALPHABETS = (
     "Angelic", "Atemayar_Qelisayer", "Aurek-Besh", "Avesta", "Keble",
@@ -39,9 +36,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.kernel_sizes = (10, 7, 4, 4)
   c.model.embed_dim = 4096
   c.model.norm_groups = 0  # > 0: a group norm with this many groups after every conv (no running statistics).
-  c.model.init = "koch"  # or "narrow_normal" (the seed MATLAB example).
+  c.model.init = "koch"  # a name in model.INITS; "narrow_normal" is the seed MATLAB example's.
   c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
-  c.model.conv_impl = "auto"  # a name in CONV_IMPLS (siamese_jax/convs.py); auto: cpu on CPU, xla on accelerators
+  c.model.conv_impl = "auto"  # a name in convs.CONV_IMPLS; auto: cpu on CPU, xla on accelerators
 
   c.augment = ml_collections.ConfigDict()
   c.augment.enabled = True

@@ -18,16 +18,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import checkpoints
 from siamese_jax import figures
 from siamese_jax import lake_runs
 from siamese_jax import model
 from siamese_jax import oneshot
-from siamese_jax import pairs
+from siamese_jax import input_pipeline
+from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
 from siamese_jax.omniglot.constants import OmniglotDataError
 
 EVAL_FILE = "eval.json"
+# Baseline scorers evaluated beside the model on the same tasks (eval.baselines).
+BASELINES = {"pixel_1nn": oneshot.pixel_scorer}
 
 
 def _result(correct: int, total: int) -> dict:
@@ -43,7 +45,7 @@ def sweep_tasks(chars: loader.CharacterArray, ways, protocols, shots: int, num_t
           for pi, protocol in enumerate(protocols) for n in ways]
 
 
-def sweep(scorer: oneshot.Scorer, chars: loader.CharacterArray, set_name: str, ways, protocols,
+def nway_accuracy(scorer: oneshot.Scorer, chars: loader.CharacterArray, set_name: str, ways, protocols,
           shots: int, num_tasks: int, seed: int, batch_size: int = 256) -> tuple[list[dict], int]:
   """Accuracy of `scorer` on N-way k-shot tasks for every N and protocol.
 
@@ -66,7 +68,7 @@ def sweep(scorer: oneshot.Scorer, chars: loader.CharacterArray, set_name: str, w
 def verification_pairs(chars: loader.CharacterArray, num_pairs: int, seed: int):
   """Balanced random pairs as flat indices (a [P], b [P]) and labels [P]."""
   c, d = chars.images.shape[:2]
-  idx = pairs.sample_pair_index(jax.random.PRNGKey(seed), c, d, num_pairs)
+  idx = input_pipeline.sample_pair_index(jax.random.PRNGKey(seed), c, d, num_pairs)
   idx = jax.tree_util.tree_map(np.asarray, idx)
   return idx.char_a * d + idx.drawer_a, idx.char_b * d + idx.drawer_b, idx.label.astype(int)
 
@@ -161,11 +163,8 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   """Runs the whole evaluation of `params`; returns (eval.json contents, evaluation characters)."""
   e = config.eval
   t0 = time.time()
-  model_s = oneshot.model_scorer(params, jnp.dtype(config.model.dtype))
-  unknown = set(e.baselines) - {"pixel_1nn"}
-  if unknown:
-    raise ValueError(f"eval.baselines: unknown {sorted(unknown)}; choose from ['pixel_1nn']")
-  scorers = [model_s] + ([oneshot.pixel_scorer()] if "pixel_1nn" in e.baselines else [])
+  model_s = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  scorers = [model_s] + [BASELINES[name]() for name in e.baselines]
   results = {"protocols": {
       oneshot.WITHIN_ALPHABET: "all N candidates from one alphabet (Lake's benchmark); alphabets"
                                " with fewer than N characters are skipped",
@@ -178,7 +177,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   for set_name, chars, set_scorers in sets:
     for s in set_scorers:
       logging.info("one-shot sweep: %s on %s (%d characters)", s.name, set_name, chars.num_characters)
-      rows, passes = sweep(s, chars, set_name, e.ways, e.protocols, e.shots, e.num_tasks, e.seed,
+      rows, passes = nway_accuracy(s, chars, set_name, e.ways, e.protocols, e.shots, e.num_tasks, e.seed,
                            e.batch_size)
       results["one_shot"] += rows
       results["encoder_passes"][f"{set_name}/{s.name}"] = passes
@@ -188,36 +187,10 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   return results, ev
 
 
-def with_recorded_model(config: ml_collections.ConfigDict, workdir: str) -> ml_collections.ConfigDict:
-  """The config with its model (and training data) sections taken from `<workdir>/config.json`.
-
-  The saved parameters fit the network they were trained with, whatever config
-  an eval run is given; its eval section is kept.
-  """
-  from siamese_jax import api  # pylint: disable=g-import-not-at-top
-
-  try:
-    recorded = api.load_config(workdir)
-  except FileNotFoundError:
-    return config
-  config = ml_collections.ConfigDict(config.to_dict())
-  for section in ("model", "data"):
-    for k, v in recorded[section].items():
-      if k in ("data_dir", "manual_dir"):
-        continue
-      config[section][k] = tuple(v) if isinstance(v, list) else v
-  return config
-
-
-def load_workdir_params(config, workdir: str):
-  like = jax.eval_shape(lambda k: model.init(k, config.model), jax.random.PRNGKey(0))
-  return checkpoints.load_params(workdir, like)
-
-
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str, params=None) -> dict:
   """Evaluates `params` (default: the workdir's checkpoint); writes eval.json and figures."""
   if params is None:
-    params = load_workdir_params(config, workdir)
+    params = workdir_lib.load_params(workdir, config.model)
   results, ev = evaluate_params(config, params)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, EVAL_FILE), "w") as f:

@@ -42,13 +42,36 @@ def _hparam(v):
   return v if isinstance(v, (int, float, str, bool)) else str(v)
 
 
+def truncate(workdir: str, step: int) -> int:
+  """Drops the records after `step` from `<workdir>/metrics.jsonl` (a resume from `step`); returns how many.
+
+  Rewritten atomically. TensorBoard needs no such care: its reader discards the
+  events of a run past a step that is written again (orphaned-data purge).
+  """
+  rows = read_metrics(workdir)
+  keep = [r for r in rows if r["step"] <= step]
+  if len(keep) == len(rows):
+    return 0
+  path = os.path.join(workdir, METRICS_FILE)
+  with open(path + ".tmp", "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in keep)
+  os.replace(path + ".tmp", path)
+  return len(rows) - len(keep)
+
+
 def read_metrics(workdir: str) -> list[dict]:
-  """The rows of `<workdir>/metrics.jsonl` (empty if absent)."""
+  """The rows of `<workdir>/metrics.jsonl` (empty if absent); a torn last line (a crash mid-write) is skipped."""
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
+  rows = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for line in f:
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return rows
 
 
 def plot_curves(workdir: str, keys: tuple[str, ...], filename: str, title: str) -> str | None:

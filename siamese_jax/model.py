@@ -42,8 +42,10 @@ def _normal(key, shape, mean, std):
   return mean + std * jax.random.normal(key, shape, jnp.float32)
 
 
+DTYPES = ("float32", "bfloat16")  # compute dtypes (model.dtype)
+
 # init name -> (conv w std, conv b mean, conv b std, dense w std, dense b mean, dense b std)
-_INITS = {
+INITS = {
     # The seed MATLAB example: every weight and bias N(0, 0.01).
     "narrow_normal": (0.01, 0.0, 0.01, 0.01, 0.0, 0.01),
     # Koch et al.: conv W N(0, 1e-2), biases N(0.5, 1e-2), dense W N(0, 2e-1).
@@ -59,10 +61,10 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
 
   config: image_size, features (conv widths), kernel_sizes, embed_dim, init.
   """
-  if config.init not in _INITS:
-    raise ValueError(f"model.init={config.init!r}; choose from {sorted(_INITS)}")
+  if config.init not in INITS:
+    raise ValueError(f"model.init={config.init!r}; choose from {sorted(INITS)}")
   he = config.init == "he"
-  cw, cbm, cbs, dw, dbm, dbs = _INITS[config.init] or (None, 0.0, 0.0, None, 0.0, 0.0)
+  cw, cbm, cbs, dw, dbm, dbs = INITS[config.init] or (None, 0.0, 0.0, None, 0.0, 0.0)
   features, kernels = tuple(config.features), tuple(config.kernel_sizes)
   if len(features) != len(kernels):
     raise ValueError("model.features and model.kernel_sizes differ in length")

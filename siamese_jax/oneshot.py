@@ -91,9 +91,14 @@ class Scorer:
   pair: Callable[[Any, jax.Array, jax.Array], jax.Array]
   params: Any = None
 
-  @functools.cached_property
+  @property
   def jitted_embed(self):
-    return jax.jit(self.embed)
+    return _jit(self.embed)
+
+
+# One jitted function per embed function: a scorer rebuilt every epoch with new
+# parameters reuses the compiled code (see `model_scorer`).
+_jit = functools.lru_cache(maxsize=None)(jax.jit)
 
 
 def pixel_scorer() -> Scorer:
@@ -107,16 +112,23 @@ def pixel_scorer() -> Scorer:
   )
 
 
-def model_scorer(params, dtype=jnp.float32) -> Scorer:
-  """The Siamese network: embed = encode, score = head logit on |e1 - e2|."""
+def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
+  """The Siamese network: embed = encode, score = head logit on |e1 - e2|.
+
+  The embed function is shared by every scorer of the same dtype and conv_impl, so it
+  is compiled once per process, not once per call.
+  """
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
-  return Scorer(
-      name="model",
-      embed=lambda p, x: model.encode(p, x, dtype),
-      pair=model.pair_logits,
-      params=params,
-  )
+  return Scorer(name="model", embed=_model_embed(jnp.dtype(dtype).name, conv_impl), pair=model.pair_logits,
+                params=params)
+
+
+@functools.lru_cache(maxsize=None)
+def _model_embed(dtype: str, conv_impl: str):
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
+  return lambda p, x: model.encode(p, x, jnp.dtype(dtype), conv_impl)
 
 
 def embed_images(scorer: Scorer, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

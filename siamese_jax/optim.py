@@ -7,9 +7,6 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-OPTIMIZERS = ("adam", "koch_sgd")
-
-
 def layer_names(params) -> list[str]:
   """Layer names in network order: conv0..conv{L-1}, embed, head."""
   convs = sorted((k for k in params if k.startswith("conv")), key=lambda k: int(k[4:]))
@@ -42,28 +39,28 @@ def koch_momentum_schedule(start: float, final: float, steps_per_epoch: int, ram
   return schedule
 
 
+# Adam's learning-rate schedules: name -> (learning_rate, total_steps) -> schedule or constant.
+LR_SCHEDULES = {
+    "constant": lambda lr, total: lr,
+    "cosine": optax.cosine_decay_schedule,  # to 0 over all steps
+}
+
+
 def adam_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int):
-  """Adam's learning rate: constant, or cosine-decayed to 0 over all epochs (`train.lr_schedule`)."""
-  if train.lr_schedule == "constant":
-    return train.learning_rate
-  if train.lr_schedule == "cosine":
-    return optax.cosine_decay_schedule(train.learning_rate, steps_per_epoch * train.max_epochs)
-  raise ValueError(f"train.lr_schedule={train.lr_schedule!r}; choose from ['constant', 'cosine']")
+  """Adam's learning rate: `LR_SCHEDULES[train.lr_schedule]` over all epochs."""
+  return LR_SCHEDULES[train.lr_schedule](train.learning_rate, steps_per_epoch * train.max_epochs)
 
 
-def make_optimizer(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
-  """The optimiser named by `train.optimizer`.
+def adam(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
+  """optax.adam with `adam_schedule` (the seed MATLAB example)."""
+  del params
+  return optax.adam(adam_schedule(train, steps_per_epoch), b1=train.b1, b2=train.b2)
 
-  adam: optax.adam with `adam_schedule`.
 
-  koch_sgd: for every layer j, an L2 penalty l2_j * w (optax.add_decayed_weights),
-  then SGD with momentum whose learning rate decays by `lr_decay` per epoch and
-  whose momentum rises linearly from `momentum_start` to momentum_j.
-  """
-  if train.optimizer == "adam":
-    return optax.adam(adam_schedule(train, steps_per_epoch), b1=train.b1, b2=train.b2)
-  if train.optimizer != "koch_sgd":
-    raise ValueError(f"train.optimizer={train.optimizer!r}; choose from {list(OPTIMIZERS)}")
+def koch_sgd(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
+  """Koch et al.'s layer-wise SGD: for every layer j, an L2 penalty l2_j * w (optax.add_decayed_weights),
+  then SGD with momentum whose learning rate decays by `lr_decay` per epoch and whose momentum
+  rises linearly from `momentum_start` to momentum_j."""
   names = layer_names(params)
   lrs = per_layer(train.learning_rate, names, "learning_rate")
   moms = per_layer(train.momentum, names, "momentum")
@@ -81,6 +78,15 @@ def make_optimizer(train: ml_collections.ConfigDict, params, steps_per_epoch: in
   }
   labels = {n: jax.tree_util.tree_map(lambda _, n=n: n, params[n]) for n in params}
   return optax.multi_transform(transforms, labels)
+
+
+# name -> (train config, params, steps per epoch) -> optax transformation; read by the config check.
+OPTIMIZERS = {"adam": adam, "koch_sgd": koch_sgd}
+
+
+def make_optimizer(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
+  """The optimiser named by `train.optimizer` (see `OPTIMIZERS`)."""
+  return OPTIMIZERS[train.optimizer](train, params, steps_per_epoch)
 
 
 def current_learning_rate(train: ml_collections.ConfigDict, step: int, steps_per_epoch: int) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import signal
 import sys
@@ -17,18 +17,15 @@ import ml_collections
 import numpy as np
 import optax
 
-from siamese_jax import augment
-from siamese_jax import batches
-from siamese_jax import checkpoints
 from siamese_jax import config_check
+from siamese_jax import input_pipeline
+from siamese_jax import losses
 from siamese_jax import metrics as metrics_lib
 from siamese_jax import model
 from siamese_jax import optim
 from siamese_jax import sharding
+from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
-
-CONFIG_FILE = "config.json"
-
 
 @flax.struct.dataclass
 class TrainState:
@@ -64,14 +61,14 @@ def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.Gradie
 
 
 def make_train_step(config, optimizer, mesh=None):
-  """A jitted step(state, data) -> (state, {"loss", "grad_norm"}); data from `batches.make_data`.
+  """A jitted step(state, data) -> (state, {"loss", "grad_norm"}); data from `input_pipeline.make_data`.
 
   Samples the batch on the device, computes the loss and its gradient and applies
   one optimiser update; the input state's buffers are donated. With a mesh of
   several devices the batch is split along its first axis and the parameters are
   replicated (XLA inserts the gradient all-reduce).
   """
-  loss_fn = batches.make_loss(config, sharding.constrain_batch(mesh))
+  loss_fn = make_loss(config, sharding.constrain_batch(mesh))
 
   def step(state: TrainState, data):
     key, batch_key = jax.random.split(state.key)
@@ -85,22 +82,25 @@ def make_train_step(config, optimizer, mesh=None):
   return jax.jit(step, donate_argnums=0)
 
 
-def load_train_images(config) -> loader.CharacterArray:
-  """The training characters, resized to the model's input size."""
-  return loader.load_characters(
-      config.data.train_split,
-      alphabets=config.data.train_alphabets,
-      drawers=config.data.train_drawers,
-      image_size=config.model.image_size,
-      data_dir=config.data.data_dir,
-      manual_dir=config.data.manual_dir,
-  )
+def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
+  """loss(params, key, data): a batch of the configured pair mode, scored by its objective.
+
+  `constrain` marks the batch axis for sharding (see `sharding.constrain_batch`).
+  """
+  m, t = config.model, config.train
+  sample = input_pipeline.batch_fn(t, config.augment if config.augment.enabled else None, constrain)
+  objective = losses.OBJECTIVES[input_pipeline.PAIR_MODES[t.pair_mode].objective]
+  dtype, conv_impl = jnp.dtype(m.dtype), m.conv_impl
+
+  def encode(params, x):
+    return model.encode(params, x, dtype, conv_impl)
+
+  return lambda params, key, data: objective(params, sample(key, data), encode)
 
 
-def write_config(config, workdir: str) -> None:
-  """Records the resolved config in `<workdir>/config.json`."""
-  with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+def make_data(config: ml_collections.ConfigDict, chars: loader.CharacterArray):
+  """The device-side training data of `chars` (see `input_pipeline.make_data`)."""
+  return input_pipeline.make_data(config.train, config.seed, chars.images, input_pipeline.character_groups(chars))
 
 
 def _format_eta(seconds: float) -> str:
@@ -143,24 +143,17 @@ class Progress:
       self.bar.close()
 
 
-def load_validation_images(config) -> loader.CharacterArray:
-  v = config.validation
-  return loader.load_characters(v.split, alphabets=v.alphabets, drawers=v.drawers,
-                                image_size=config.model.image_size, data_dir=config.data.data_dir,
-                                manual_dir=config.data.manual_dir)
-
-
-def validate(config, params, chars: loader.CharacterArray) -> dict[str, float]:
+def validation_metrics(config, params, chars: loader.CharacterArray) -> dict[str, float]:
   """Validation: N-way within-alphabet one-shot accuracy (the same tasks every epoch)
   and verification accuracy on balanced pairs, both in percent."""
   from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
   v = config.validation
-  scorer = oneshot.model_scorer(params, jnp.dtype(config.model.dtype))
-  rows, _ = evaluate.sweep(scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1,
+  scorer = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  rows, _ = evaluate.nway_accuracy(scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1,
                            v.num_tasks, v.seed, config.eval.batch_size)
   if rows[0]["num_tasks"] == 0:
-    raise ValueError(f"validation.n_way={v.n_way}: no validation alphabet has that many characters")
+    raise config_check.ConfigError(f"config.validation.n_way: no validation alphabet has {v.n_way} characters")
   a, b, y = evaluate.verification_pairs(chars, v.verification_pairs, v.seed)
   p, _ = evaluate.pair_probabilities(scorer, chars, a, b, config.eval.batch_size)
   return {"val_one_shot": rows[0]["accuracy"], "val_verification": 100.0 * float(np.mean(evaluate.verification_correct(p, y)))}
@@ -209,33 +202,6 @@ class _StopSignals:
       signal.signal(s, h)
 
 
-def check_config_unchanged(config, workdir: str, allow_change: bool) -> None:
-  """Refuses to resume a workdir whose recorded config differs (training-relevant keys)."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    if os.path.isdir(os.path.join(workdir, checkpoints.CHECKPOINT_DIR)) and not allow_change:
-      # e.g. a killed run that saved its checkpoint after its workdir was emptied.
-      raise ValueError(f"{workdir} holds checkpoints but no {CONFIG_FILE} to check them against; pass"
-                       " --allow_config_change to resume anyway, or use a new --workdir")
-    return
-  with open(path) as f:
-    old = json.load(f)
-  new = json.loads(config.to_json_best_effort())
-  diffs = [k for k in sorted(set(_flat_dict(old)) | set(_flat_dict(new)))
-           if not k.startswith(RESUME_FREE_KEYS) and _flat_dict(old).get(k) != _flat_dict(new).get(k)]
-  if diffs and not allow_change:
-    shown = ", ".join(f"{k}: {_flat_dict(old).get(k)!r} -> {_flat_dict(new).get(k)!r}" for k in diffs[:5])
-    raise ValueError(f"{workdir} was started with a different config ({shown}); pass"
-                     " --allow_config_change to resume anyway, or use a new --workdir")
-  if diffs:
-    logging.warning("resuming with a changed config: %s", ", ".join(diffs))
-
-
-# Keys that may change between runs on one workdir: they do not affect what is computed
-# (conv_impl: the same convolution, another formulation, e.g. when moving to an accelerator).
-RESUME_FREE_KEYS = ("eval.", "data.data_dir", "data.manual_dir", "train.log_every", "model.conv_impl")
-
-
 def _guard_finite(pending: list, step: int, mngr) -> float:
   """Mean loss of the pending steps; raises naming the first step whose loss or gradient is not finite."""
   losses = np.asarray(jnp.stack([p["loss"] for p in pending]))
@@ -258,28 +224,38 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
   checkpointing on SIGTERM/SIGINT, FloatingPointError on a non-finite loss.
   """
   mesh = mesh or sharding.make_mesh()
-  config_check.validate(config, mesh.size)
+  config_check.check(config, mesh.size)
   os.makedirs(workdir, exist_ok=True)
-  check_config_unchanged(config, workdir, allow_config_change)
+  # One training process per workdir (on a cluster, process 0 holds the lock for all).
+  with workdir_lib.lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
+    return _train_locked(config, workdir, allow_config_change, mesh)
+
+
+def _train_locked(config, workdir, allow_config_change, mesh):
+  """`train` once the workdir is locked."""
+  changed = workdir_lib.check_resume(config, workdir, allow_config_change)
+  if changed:
+    logging.warning("resuming with a changed config: %s", ", ".join(changed))
   if jax.process_index() == 0:
-    write_config(config, workdir)
-  chars = load_train_images(config)
-  if config.augment.class_rotations:
-    chars = augment.with_rotated_classes(chars)
+    workdir_lib.write_config(config, workdir)
+  chars = input_pipeline.training_characters(config.data, config.model.image_size, config.augment.class_rotations)
   logging.info("training on %d characters x %d drawers at %dx%d (%s); devices: %s", chars.num_characters,
                len(chars.drawers), chars.images.shape[2], chars.images.shape[3],
                ", ".join(chars.alphabet_names), sharding.describe(mesh))
-  val_chars = load_validation_images(config) if config.validation.enabled else None
-  data = sharding.replicate(batches.make_data(config, chars.images, batches.character_groups(chars)), mesh)
+  val_chars = (input_pipeline.validation_characters(config.validation, config.data, config.model.image_size)
+               if config.validation.enabled else None)
+  data = sharding.replicate(make_data(config, chars), mesh)
 
   state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
   logging.info("model has %d parameters", model.num_params(state.params))
-  mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
-  best_mngr = checkpoints.manager(workdir, 1, subdir=checkpoints.BEST_DIR)
-  restored = checkpoints.restore_latest(mngr, state)
+  mngr = workdir_lib.manager(workdir, config.train.keep_checkpoints)
+  best_mngr = workdir_lib.manager(workdir, 1, subdir=workdir_lib.BEST_DIR)
+  restored = workdir_lib.restore_latest(mngr, state)
   if restored is not None:
     state = restored
     logging.info("resumed from step %d", int(state.step))
+  if jax.process_index() == 0:  # records past the restored step belong to the lost run: drop them
+    metrics_lib.truncate(workdir, int(state.step))
   state = sharding.replicate(state, mesh)
 
   step_fn = make_train_step(config, optimizer, mesh)
@@ -290,7 +266,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
       and start // spe - int(state.best_epoch) >= config.train.patience):
     logging.info("this run stopped early at step %d (no gain since epoch %d)", start, int(state.best_epoch))
     total = start
-  progress = Progress(start, total, _pairs_per_step(config.train))
+  progress = Progress(start, total, input_pipeline.pairs_per_step(config.train))
   pending = []
   step = start
   try:
@@ -314,17 +290,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
         if epoch_end and val_chars is not None:
           state, stop = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step)
         if save or stop or signals.signum:
-          checkpoints.save(mngr, step, state)
+          workdir_lib.save(mngr, step, state)
         if signals.signum:
           raise Interrupted(signals.signum, step)
         if stop:
           break
   finally:
     progress.close()
-    for m in (mngr, best_mngr):
-      m.wait_until_finished()
     writer.close()
-  best = checkpoints.restore_latest(best_mngr, {"params": state.params}) if val_chars is not None else None
+    for m in (mngr, best_mngr):
+      workdir_lib.wait(m, state)
+  best = workdir_lib.restore_latest(best_mngr, {"params": state.params}) if val_chars is not None else None
   for m in (mngr, best_mngr):
     m.close()
   metrics_lib.plot_curves(workdir, ("loss",), "loss.png", "training loss")
@@ -335,7 +311,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: 
 
 def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
   """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop)."""
-  val = validate(config, state.params, val_chars)
+  val = validation_metrics(config, state.params, val_chars)
   best_val, best_epoch, improved, stop = early_stopping(
       float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience)
   state = state.replace(best_val=jnp.float32(best_val), best_epoch=jnp.int32(best_epoch))
@@ -344,33 +320,15 @@ def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
                " epoch %d)", epoch, config.validation.n_way, val["val_one_shot"],
                val["val_verification"], best_val, best_epoch)
   if improved:
-    checkpoints.save(best_mngr, step, {"params": state.params})
+    workdir_lib.save(best_mngr, step, {"params": state.params})
   if stop:
     logging.info("early stopping: no improvement for %d epochs", config.train.patience)
   return state, stop
 
 
-def _pairs_per_step(t) -> int:
-  if t.pair_mode == "all_pairs":
-    n = t.chars_per_batch * t.drawers_per_char
-    return n * (n - 1) // 2
-  return t.batch_size
-
-
-def _flat_dict(d: dict, prefix: str = "") -> dict:
-  """Nested dict as flat {"a.b": value}."""
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flat_dict(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = v
-  return out
-
-
 def _flat(config) -> dict:
   """Config as flat {"a.b": value} for hparams."""
-  return _flat_dict(config.to_dict())
+  return workdir_lib.flat_dict(config.to_dict())
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,

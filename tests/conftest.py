@@ -136,3 +136,27 @@ def run_main(manual_dir: str, tmp_path, *args, timeout: int = 600) -> subprocess
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc
+
+
+def smoke_config(tiny_omniglot, **train_overrides):
+  """The smoke preset on the tiny Omniglot: no validation, 2 epochs of 15 steps, checkpoints every 5."""
+  _, data_dir, _ = tiny_omniglot
+  from configs import koch
+
+  cfg = koch.get_config("smoke")
+  cfg.data.data_dir = data_dir
+  cfg.validation.enabled = False
+  cfg.train.steps_per_epoch = 15
+  cfg.train.max_epochs = 2
+  cfg.train.checkpoint_every = 5
+  for k, v in train_overrides.items():
+    cfg.train[k] = v
+  return cfg
+
+
+def main_cmd(workdir, *extra):
+  """The command line of a short smoke training run (checkpoint and log every step)."""
+  return [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", f"--workdir={workdir}",
+          "--mode=train", "--config.validation.enabled=False", "--config.train.steps_per_epoch=15",
+          "--config.train.max_epochs=2", "--config.train.checkpoint_every=1", "--config.train.log_every=1",
+          *extra]

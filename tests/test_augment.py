@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import koch
 from siamese_jax import augment
 
 
@@ -50,7 +51,7 @@ def test_uint8_paper_fill():
 
 
 def test_sampled_parameters_in_range():
-  r = augment.default_ranges()
+  r = koch.get_config().augment
   a = augment.sample(jax.random.PRNGKey(3), (20000,), r)
   checks = [(a.theta, -10, 10, 0), (a.rho_x, -0.3, 0.3, 0), (a.rho_y, -0.3, 0.3, 0),
             (a.s_x, 0.8, 1.2, 1), (a.s_y, 0.8, 1.2, 1), (a.t_x, -2, 2, 0), (a.t_y, -2, 2, 0)]
@@ -63,7 +64,7 @@ def test_sampled_parameters_in_range():
 
 def test_batch_shapes_and_dtype():
   x = jax.random.uniform(jax.random.PRNGKey(0), (6, 32, 32, 1))
-  ranges = augment.default_ranges()
+  ranges = koch.get_config().augment
   out = jax.jit(lambda k, x: augment.distort_batch(k, x, ranges))(jax.random.PRNGKey(1), x)
   assert out.shape == x.shape and out.dtype == x.dtype
   assert not np.allclose(out, x)

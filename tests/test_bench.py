@@ -8,7 +8,7 @@ import pytest
 
 from configs import koch
 from experiments import bench_train
-from siamese_jax import batches, losses, model
+from siamese_jax import losses, model
 
 torch = pytest.importorskip("torch", reason="PyTorch is the optional `bench` extra")
 from experiments import torch_reference as tr  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -23,7 +23,7 @@ def test_torch_reference_matches_siamese_jax(preset):
   x_a, x_b = rng.random((6, size, size, 1), np.float32), rng.random((6, size, size, 1), np.float32)
   labels = np.array([0, 1, 0, 1, 1, 0], np.float32)
 
-  loss_fn = lambda p: batches.pair_loss(p, x_a, x_b, labels)
+  loss_fn = lambda p: losses.pair_loss(p, x_a, x_b, labels)
   loss, grads = jax.value_and_grad(loss_fn)(params)
 
   net = tr.TorchSiamese(jax.tree_util.tree_map(np.asarray, params))

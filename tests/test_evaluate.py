@@ -32,7 +32,7 @@ def feature_scorer(pixel: int, name: str) -> oneshot.Scorer:
 
 
 def run_sweep(scorer, chars, ways=(2, 5, 8), protocols=oneshot.PROTOCOLS, num_tasks=600, seed=0, shots=1):
-  rows, passes = evaluate.sweep(scorer, chars, "evaluation", ways, protocols, shots, num_tasks, seed, 64)
+  rows, passes = evaluate.nway_accuracy(scorer, chars, "evaluation", ways, protocols, shots, num_tasks, seed, 64)
   return {(r["protocol"], r["n_way"]): r for r in rows}, passes
 
 
@@ -109,7 +109,7 @@ def test_each_image_is_embedded_once():
     return x[:, 0, 0, :]
 
   scorer = oneshot.Scorer("count", embed, lambda _, a, b: -jnp.abs(a - b).sum(-1))
-  rows, passes = evaluate.sweep(scorer, chars, "evaluation", (2, 5), oneshot.PROTOCOLS, 1, 300, 0,
+  rows, passes = evaluate.nway_accuracy(scorer, chars, "evaluation", (2, 5), oneshot.PROTOCOLS, 1, 300, 0,
                                 batch_size=10_000)
   referenced = sum(r["num_tasks"] * (r["n_way"] + 1) for r in rows)
   assert calls == [passes]  # One encoder call over the unique images.

@@ -15,21 +15,8 @@ import numpy as np
 import pytest
 
 from configs import koch
-from conftest import ROOT
-from siamese_jax import checkpoints, config_check, model, train
-
-
-def smoke_config(tiny_omniglot, **train_overrides):
-  _, data_dir, _ = tiny_omniglot
-  cfg = koch.get_config("smoke")
-  cfg.data.data_dir = data_dir
-  cfg.validation.enabled = False
-  cfg.train.steps_per_epoch = 15
-  cfg.train.max_epochs = 2
-  cfg.train.checkpoint_every = 5
-  for k, v in train_overrides.items():
-    cfg.train[k] = v
-  return cfg
+from conftest import ROOT, main_cmd, smoke_config
+from siamese_jax import config_check, metrics, train, workdir
 
 
 def leaves(tree):
@@ -70,7 +57,7 @@ def test_sigterm_checkpoints_and_resume_is_bitwise_exact(tiny_omniglot, tmp_path
   _sigterm_at(12, monkeypatch)
   with pytest.raises(train.Interrupted, match="SIGTERM at step 12"):
     train.train(cfg, str(tmp_path))
-  mngr = checkpoints.manager(str(tmp_path), read_only=True)
+  mngr = workdir.manager(str(tmp_path), read_only=True)
   assert mngr.latest_step() == 12  # Saved at the signal, off the checkpoint_every grid.
   monkeypatch.undo()
   state, _ = train.train(cfg, str(tmp_path))
@@ -86,16 +73,16 @@ def test_resume_with_changed_config_is_refused(tiny_omniglot, tmp_path):
   cfg = smoke_config(tiny_omniglot, max_epochs=1)
   train.train(cfg, str(tmp_path))
   changed = smoke_config(tiny_omniglot, max_epochs=1, learning_rate=0.1)
-  with pytest.raises(ValueError, match=r"different config \(train.learning_rate: 0.003 -> 0.1\)"):
+  with pytest.raises(workdir.WorkdirError, match=r"different config \(train.learning_rate: 0.003 -> 0.1\)"):
     train.train(changed, str(tmp_path))
   train.train(changed, str(tmp_path), allow_config_change=True)  # Explicit override.
   same = smoke_config(tiny_omniglot, max_epochs=1, learning_rate=0.1)
   same.eval.num_tasks = 7  # Evaluation settings may change freely.
-  train.check_config_unchanged(same, str(tmp_path), allow_change=False)
-  os.remove(tmp_path / train.CONFIG_FILE)  # checkpoints whose config is unknown: refused as well
-  with pytest.raises(ValueError, match="holds checkpoints but no config.json"):
+  workdir.check_resume(same, str(tmp_path), allow_change=False)
+  os.remove(tmp_path / workdir.CONFIG_FILE)  # checkpoints whose config is unknown: refused as well
+  with pytest.raises(workdir.WorkdirError, match="holds checkpoints but no config.json"):
     train.train(same, str(tmp_path))
-  train.check_config_unchanged(same, str(tmp_path), allow_change=True)
+  workdir.check_resume(same, str(tmp_path), allow_change=True)
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_omniglot, tmp_path, monkeypatch):
@@ -116,43 +103,36 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_omniglot, tmp
   monkeypatch.setattr(train, "make_train_step", make)
   with pytest.raises(FloatingPointError, match=r"at step 8; the last good checkpoint \(step 5\) is kept"):
     train.train(smoke_config(tiny_omniglot), str(tmp_path))
-  mngr = checkpoints.manager(str(tmp_path), read_only=True)
+  mngr = workdir.manager(str(tmp_path), read_only=True)
   assert mngr.all_steps() == [5]
-  like = jax.eval_shape(lambda k: model.init(k, koch.get_config("smoke").model), jax.random.PRNGKey(0))
-  assert all(np.isfinite(x).all() for x in leaves(checkpoints.load_params(str(tmp_path), like)))
-
-
-def _main_cmd(workdir, *extra):
-  return [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", f"--workdir={workdir}",
-          "--mode=train", "--config.validation.enabled=False", "--config.train.steps_per_epoch=15",
-          "--config.train.max_epochs=2", "--config.train.checkpoint_every=1", "--config.train.log_every=1",
-          *extra]
+  assert all(np.isfinite(x).all() for x in leaves(workdir.load_params(str(tmp_path), koch.get_config("smoke").model)))
 
 
 def test_sigkill_at_random_points_then_resume(tiny_omniglot, tmp_path, reference):
   manual, _, _ = tiny_omniglot
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
-  workdir = tmp_path / "run"
+  wd = tmp_path / "run"
   rng = random.Random(0)
   for attempt in range(3):
-    proc = subprocess.Popen(_main_cmd(workdir), cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(main_cmd(wd), cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # Wait until training runs, then kill at a random moment.
       if " step " in line or "resumed" in line:
         break
     time.sleep(rng.uniform(0.0, 0.6))
     proc.kill()
     proc.wait()
-  proc = subprocess.run(_main_cmd(workdir), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  proc = subprocess.run(main_cmd(wd), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "resumed from step" in proc.stderr
-  like = jax.eval_shape(lambda k: model.init(k, koch.get_config("smoke").model), jax.random.PRNGKey(0))
-  assert_bitwise_equal(checkpoints.load_params(str(workdir), like), reference.params)
+  assert_bitwise_equal(workdir.load_params(str(wd), koch.get_config("smoke").model), reference.params)
+  steps = [r["step"] for r in metrics.read_metrics(str(wd)) if "loss" in r]
+  assert steps == list(range(1, 31))  # one record per step, whatever the kills cut off
 
 
 def test_sigterm_from_outside_exits_cleanly(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
-  cmd = _main_cmd(tmp_path / "run", "--config.train.max_epochs=200")
+  cmd = main_cmd(tmp_path / "run", "--config.train.max_epochs=200")
   proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
   for line in proc.stderr:
     if " step " in line:
@@ -169,7 +149,7 @@ SHARDED_SCRIPT = textwrap.dedent("""
     sys.path[:0] = [{root!r}]
     import jax, numpy as np
     from configs import koch
-    from siamese_jax import batches, sharding, train
+    from siamese_jax import input_pipeline, sharding, train
     assert jax.device_count() == 4
     for mode in ("independent", "all_pairs"):
       cfg = koch.get_config("smoke")
@@ -182,7 +162,7 @@ SHARDED_SCRIPT = textwrap.dedent("""
         mesh = sharding.make_mesh(jax.devices()[:n])
         state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
         state = sharding.replicate(state, mesh)
-        data = sharding.replicate(batches.make_data(cfg, images), mesh)
+        data = sharding.replicate(input_pipeline.make_data(cfg.train, cfg.seed, images), mesh)
         step = train.make_train_step(cfg, opt, mesh)
         if n == 4:  # Really data parallel: the compiled step all-reduces the gradients.
           assert "all-reduce" in step.lower(state, data).compile().as_text()
@@ -225,23 +205,23 @@ def test_config_errors_name_the_key(key, value, match):
   with cfg.unlocked():
     cfg[section][name] = value
   with pytest.raises(config_check.ConfigError) as e:
-    config_check.validate(cfg)
+    config_check.check(cfg)
   assert str(e.value).startswith(match) and "\n" not in str(e.value)
 
 
 def test_every_preset_is_valid_and_unknown_keys_fail():
   for preset in koch.PRESETS:
-    config_check.validate(koch.get_config(preset))
+    config_check.check(koch.get_config(preset))
   cfg = koch.get_config()
   cfg.train.batch_sizee = 3
   with pytest.raises(config_check.ConfigError, match="config.train.batch_sizee: unknown key"):
-    config_check.validate(cfg)
+    config_check.check(cfg)
   assert config_check.unknown_override(["--config.train.batch_size=3", "--config.model.widht=2"]) == "model.widht"
   assert config_check.unknown_override(["--config.train.batch_size=3", "--workdir=x"]) is None
 
 
 def test_batch_must_divide_across_devices():
   cfg = koch.get_config("smoke")
-  config_check.validate(cfg, num_devices=4)
+  config_check.check(cfg, num_devices=4)
   with pytest.raises(config_check.ConfigError, match="config.train.batch_size: global batch of 32 .* 3 devices"):
-    config_check.validate(cfg, num_devices=3)
+    config_check.check(cfg, num_devices=3)

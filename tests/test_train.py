@@ -9,7 +9,7 @@ import pytest
 
 from configs import koch
 from conftest import run_main
-from siamese_jax import batches, checkpoints, model, train
+from siamese_jax import input_pipeline, losses, model, train, workdir
 from siamese_jax.omniglot.constants import ALPHABETS
 
 
@@ -32,15 +32,15 @@ def test_repeated_step_on_fixed_batch_lowers_loss():
 
   @jax.jit
   def step(params, opt_state):
-    loss, grads = jax.value_and_grad(batches.pair_loss)(params, x_a, x_b, labels)
+    loss, grads = jax.value_and_grad(losses.pair_loss)(params, x_a, x_b, labels)
     updates, opt_state = opt.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  losses = []
+  history = []
   for _ in range(80):
     params, opt_state, loss = step(params, opt_state)
-    losses.append(float(loss))
-  assert losses[-1] < 0.5 * losses[0], losses[::10]
+    history.append(float(loss))
+  assert history[-1] < 0.5 * history[0], history[::10]
 
 
 @pytest.mark.parametrize("pair_mode", ["independent", "all_pairs"])
@@ -49,7 +49,7 @@ def test_train_step_samples_on_device_and_learns(tiny_omniglot, pair_mode):
   cfg.train.pair_mode = pair_mode
   cfg.train.chars_per_batch = 5
   cfg.augment.enabled = False
-  data = batches.make_data(cfg, train.load_train_images(cfg).images)
+  data = train.make_data(cfg, input_pipeline.training_characters(cfg.data, cfg.model.image_size, False))
   state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
   step = train.make_train_step(cfg, opt)
   losses = []
@@ -67,8 +67,8 @@ def test_each_preset_builds_and_runs_two_steps(tiny_omniglot, preset):
   cfg.train.batch_size = 4  # The preset's network and recipe, a small batch.
   cfg.train.chars_per_batch = 3
   cfg.train.fixed_pairs = min(cfg.train.fixed_pairs, 64)
-  chars = train.load_train_images(cfg)
-  data = batches.make_data(cfg, chars.images, batches.character_groups(chars))
+  chars = input_pipeline.training_characters(cfg.data, cfg.model.image_size, cfg.augment.class_rotations)
+  data = train.make_data(cfg, chars)
   state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
   step = train.make_train_step(cfg, opt)
   before = state.params["head"]["w"]
@@ -130,17 +130,16 @@ def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeyp
     seen.append(jax.tree_util.tree_map(np.array, params))
     return {"val_one_shot": next(scripted), "val_verification": 50.0}
 
-  monkeypatch.setattr(train, "validate", fake_validate)
+  monkeypatch.setattr(train, "validation_metrics", fake_validate)
   state, best = train.train(cfg, str(tmp_path))
   assert len(seen) == 4 and int(state.step) == 12  # Best at epoch 2, no gain in 3 and 4: stop.
   jax.tree_util.tree_map(np.testing.assert_array_equal, best, seen[1])
-  like = jax.eval_shape(lambda k: model.init(k, cfg.model), jax.random.PRNGKey(0))
-  jax.tree_util.tree_map(np.testing.assert_array_equal, checkpoints.load_params(str(tmp_path), like), seen[1])
+  jax.tree_util.tree_map(np.testing.assert_array_equal, workdir.load_params(str(tmp_path), cfg.model), seen[1])
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
   assert [r["val_one_shot"] for r in rows if "val_one_shot" in r] == [10.0, 50.0, 40.0, 30.0]
   assert (tmp_path / "validation.png").exists()
   # Restarting an early-stopped run does not train further.
-  monkeypatch.setattr(train, "validate", lambda *a: pytest.fail("trained past the early stop"))
+  monkeypatch.setattr(train, "validation_metrics", lambda *a: pytest.fail("trained past the early stop"))
   again, best_again = train.train(cfg, str(tmp_path))
   assert int(again.step) == 12
   jax.tree_util.tree_map(np.testing.assert_array_equal, best_again, seen[1])

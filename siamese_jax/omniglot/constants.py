@@ -29,11 +29,6 @@ EVALUATION_ALPHABETS = (
     "Manipuri", "Mongolian", "Old_Church_Slavonic_(Cyrillic)", "Oriya",
     "Sylheti", "Syriac_(Serto)", "Tengwar", "Tibetan", "ULOG",
 )
-# Evaluation alphabets that Lake's 20 official runs do not use (Koch's validation set).
-KOCH_VALIDATION_ALPHABETS = (
-    "Angelic", "Atemayar_Qelisayer", "Aurek-Besh", "Avesta", "Keble",
-    "Mongolian", "Oriya", "Sylheti", "Syriac_(Serto)", "ULOG",
-)
 ALPHABETS = BACKGROUND_ALPHABETS + EVALUATION_ALPHABETS
 
 # Characters per alphabet, as released.

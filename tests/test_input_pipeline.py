@@ -1,4 +1,4 @@
-"""Pair sampler: labels agree with characters, distinct drawers, balanced."""
+"""Input pipeline: pair sampling (labels, drawers, balance), grouped draws, batches."""
 
 import jax
 import jax.numpy as jnp
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from configs import koch
-from siamese_jax import batches, pairs
+from siamese_jax import input_pipeline as ip
 
 
 def test_labels_agree_and_same_pairs_use_two_drawers():
-  idx = jax.jit(pairs.sample_pair_index, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 30, 12, 20000)
+  idx = jax.jit(ip.sample_pair_index, static_argnums=(1, 2, 3))(jax.random.PRNGKey(0), 30, 12, 20000)
   idx = jax.tree_util.tree_map(np.asarray, idx)
   same = idx.label == 1
   assert np.array_equal(same, idx.char_a == idx.char_b)
@@ -23,7 +23,7 @@ def test_labels_agree_and_same_pairs_use_two_drawers():
 
 def test_balanced_within_statistical_bounds():
   n = 40000
-  idx = pairs.sample_pair_index(jax.random.PRNGKey(1), 964, 12, n)
+  idx = ip.sample_pair_index(jax.random.PRNGKey(1), 964, 12, n)
   frac = float(idx.label.mean())
   assert abs(frac - 0.5) < 4 * np.sqrt(0.25 / n)  # 4 sigma.
 
@@ -37,7 +37,7 @@ def test_independent_batch_gathers_images():
   cfg.augment.enabled = False
   cfg.train.fixed_pairs = 0
   cfg.train.batch_size = 500
-  x_a, x_b, label = batches.independent_batch(jax.random.PRNGKey(2), {"images": images}, cfg)
+  x_a, x_b, label = ip.independent_batch(jax.random.PRNGKey(2), {"images": images}, cfg.train, None)
   x_a, x_b = np.rint((1 - np.asarray(x_a)) * 255), np.rint((1 - np.asarray(x_b)) * 255)
   ca, cb = np.asarray(x_a[:, 0, 0, 0]) // 10, np.asarray(x_b[:, 0, 0, 0]) // 10
   assert np.array_equal(ca == cb, np.asarray(label) == 1)
@@ -48,7 +48,7 @@ def test_grouped_characters_takes_k_per_alphabet():
   # 7 alphabets of sizes 3..9 (42 characters), ids not contiguous by alphabet.
   sizes = np.arange(3, 10)
   groups = np.random.default_rng(0).permutation(np.repeat(np.arange(7), sizes))
-  fn = jax.jit(lambda k: batches.grouped_characters(k, jnp.asarray(groups), 12, 4))
+  fn = jax.jit(lambda k: ip.grouped_characters(k, jnp.asarray(groups), 12, 4))
   seen_first = set()
   for i in range(200):
     chars = np.asarray(fn(jax.random.PRNGKey(i)))
@@ -71,13 +71,13 @@ def test_group_batch_draws_within_alphabet_negatives():
   images = np.zeros((40, 3, 32, 32, 1), np.uint8)
   groups = np.arange(40) // 10  # 4 alphabets of 10
   cfg.train.chars_per_alphabet = 4
-  data = batches.make_data(cfg, images, groups)
-  _, chars = batches.group_batch(jax.random.PRNGKey(0), data, cfg)
+  data = ip.make_data(cfg.train, 0, images, groups)
+  _, chars = ip.group_batch(jax.random.PRNGKey(0), data, cfg.train, None)
   assert sorted(np.bincount(groups[np.asarray(chars)], minlength=4).tolist()) == [0, 0, 8, 8]
   cfg.train.chars_per_alphabet = 0  # uniform: 8 characters from 4 alphabets of 10 almost surely span 3+
-  spans = [len(set(groups[np.asarray(batches.group_batch(jax.random.PRNGKey(i), batches.make_data(cfg, images), cfg)[1])]))
+  spans = [len(set(groups[np.asarray(ip.group_batch(jax.random.PRNGKey(i), ip.make_data(cfg.train, 0, images), cfg.train, None)[1])]))
            for i in range(20)]
   assert max(spans) >= 3
   cfg.train.chars_per_alphabet = 4
   with pytest.raises(ValueError, match="chars_per_alphabet"):
-    batches.make_data(cfg, images)
+    ip.make_data(cfg.train, 0, images)

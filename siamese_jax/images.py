@@ -1,0 +1,138 @@
+"""Users' images to the network's input: any common file or array -> uint8 [S, S, 1], 0 ink, 255 paper.
+
+Accepted: file paths, PIL images (1, L, P, RGB, RGBA, LA, PA, I;16, I, F, CMYK, ...),
+and arrays [H, W], [H, W, 1], [H, W, 3] (RGB) or [H, W, 4] (RGBA) of dtype bool
+(True = paper), uint8, uint16, or float in [0, 1] or [0, 255]. As in Omniglot, ink
+is dark on light paper. Colour becomes grey by the ITU-R 601 luma (PIL's own
+weights); transparent pixels become paper; a non-square image is padded with paper
+to a centred square; then the square is resized exactly as the training images
+(`loader.resize_images`). Anything else raises ValueError with one line.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from siamese_jax.omniglot import loader
+
+MIN_SIDE = 8  # smaller images carry no drawing worth scoring
+MAX_SIDE = 1024  # larger images are first shrunk to this (box filter) to bound memory and time
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def to_gray_uint8(image: Any) -> np.ndarray:
+  """One image of any accepted kind as uint8 [H, W] (0 ink, 255 paper), before squaring."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  if isinstance(image, (str, os.PathLike)):
+    image = _open(os.fspath(image))
+  if isinstance(image, Image.Image):
+    image = _from_pil(image)
+  if isinstance(image, (list, tuple)):
+    raise ValueError("expected one image, got a list (pass images as a list only where a list of images is asked)")
+  arr = np.asarray(image)
+  if arr.dtype == object or arr.size == 0:
+    raise ValueError(f"expected an image array, got {arr.dtype} of shape {arr.shape}")
+  if arr.ndim == 3 and arr.shape[-1] == 1:
+    arr = arr[..., 0]
+  if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+    raise ValueError(f"expected one image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {arr.shape}"
+                     " (a batch? pass a list of images)")
+  if arr.ndim != 2 and arr.ndim != 3:
+    raise ValueError(f"expected one image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {arr.shape}")
+  gray = _unit_range(arr)  # float in [0, 1], channels kept
+  if gray.ndim == 3:
+    rgb, alpha = gray[..., :3], (gray[..., 3:4] if gray.shape[-1] == 4 else 1.0)
+    gray = (alpha * rgb + (1.0 - alpha)) @ _LUMA  # transparent = paper
+  if min(gray.shape) < MIN_SIDE:
+    raise ValueError(f"image of {gray.shape[0]}x{gray.shape[1]} pixels is too small (at least {MIN_SIDE}x{MIN_SIDE})")
+  return np.clip(np.round(gray * 255.0), 0, 255).astype(np.uint8)
+
+
+def _open(path: str):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no such image file: {path}")
+  try:
+    with Image.open(path) as img:
+      img.load()
+      return img.copy()
+  except Image.DecompressionBombError:
+    raise ValueError(f"{path} is too large to read safely (over {Image.MAX_IMAGE_PIXELS} pixels)") from None
+  except Exception as e:  # noqa: BLE001 - PIL raises many types for a damaged file.
+    raise ValueError(f"cannot read {path} as an image ({type(e).__name__}: {str(e)[:120]})") from None
+
+
+def _from_pil(img) -> np.ndarray:
+  """A PIL image as an array this module accepts (transparency kept as alpha, 16-bit kept)."""
+  if img.mode in ("I;16", "I;16B", "I;16L"):
+    return np.asarray(img, np.uint16)
+  if img.mode in ("I", "F"):
+    arr = np.asarray(img)
+    return arr.astype(np.uint16) if img.mode == "I" and arr.min() >= 0 and arr.max() <= 65535 else arr
+  if img.mode in ("RGBA", "LA", "PA") or (img.mode in ("P", "L", "RGB") and "transparency" in img.info):
+    return np.asarray(img.convert("RGBA"))
+  if img.mode == "1":
+    return np.asarray(img, bool)
+  return np.asarray(img.convert("L"))
+
+
+def _unit_range(arr: np.ndarray) -> np.ndarray:
+  """Pixel values as float64 in [0, 1] by dtype: bool, uint8, uint16, or float in [0, 1] / [0, 255]."""
+  if arr.dtype == bool:
+    return arr.astype(np.float64)
+  if arr.dtype == np.uint8:
+    return arr / 255.0
+  if arr.dtype == np.uint16:
+    return arr / 65535.0
+  if np.issubdtype(arr.dtype, np.integer):
+    if arr.min() < 0 or arr.max() > 255:
+      raise ValueError(f"integer pixels must be in [0, 255] (or use uint16), got [{arr.min()}, {arr.max()}]")
+    return arr / 255.0
+  if np.issubdtype(arr.dtype, np.floating):
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+      raise ValueError("image has NaN or infinite pixels")
+    lo, hi = arr.min(), arr.max()
+    if lo < 0 or hi > 255:
+      raise ValueError(f"float pixels must be in [0, 1] or [0, 255], got [{lo:g}, {hi:g}]")
+    return arr if hi <= 1.0 else arr / 255.0
+  raise ValueError(f"unsupported pixel type {arr.dtype}")
+
+
+def square(gray: np.ndarray) -> np.ndarray:
+  """uint8 [H, W] padded with paper (255) to a centred square [S, S], S = max(H, W)."""
+  h, w = gray.shape
+  s = max(h, w)
+  out = np.full((s, s), 255, np.uint8)
+  top, left = (s - h) // 2, (s - w) // 2
+  out[top : top + h, left : left + w] = gray
+  return out
+
+
+def _shrink(gray: np.ndarray) -> np.ndarray:
+  if gray.shape[0] <= MAX_SIDE:
+    return gray
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  return np.asarray(Image.fromarray(gray).resize((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX))
+
+
+def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int) -> np.ndarray:
+  """Images of any accepted kind and size -> uint8 [B, image_size, image_size, 1], as in training.
+
+  `images` is a list of images, a batch array [B, H, W, C], or one image.
+  """
+  if isinstance(images, np.ndarray) and images.ndim == 4:
+    images = list(images)
+  elif not isinstance(images, (list, tuple)):
+    images = [images]
+  if not images:
+    raise ValueError("no images given")
+  out = [loader.resize_images(_shrink(square(to_gray_uint8(img)))[None, :, :, None], image_size)[0]
+         for img in images]
+  return np.stack(out)

@@ -1,0 +1,231 @@
+"""The input pipeline: training characters, then pairs sampled and distorted on the device.
+
+Omniglot arrives as `CharacterArray`s (`omniglot.loader`); the training set may add
+each character's rotations as new characters (`augment.with_rotated_classes`). Every
+batch is then drawn inside the jitted train step from a key, so no example crosses
+the host. Two pair modes (`PAIR_MODES`, the one place that decides):
+
+  independent: B pairs, each same or different with probability 1/2 (fresh every
+    step, or drawn from a fixed set of K pairs, each seen as itself or as one of its
+    fixed distortions, as in Koch et al.'s Table 1). Batch: `PairBatch`.
+  all_pairs: P characters x Q drawers images, each encoded once; the objective scores
+    every pair among them. With `chars_per_alphabet` = k > 0 the P characters come k
+    at a time from P / k alphabets, so more of the different pairs are within an
+    alphabet (a quarter at k = 8 of 32), as in Lake's runs. Batch: `GroupBatch`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from siamese_jax import augment
+from siamese_jax import model
+from siamese_jax.omniglot import loader
+
+
+# --- characters ----------------------------------------------------------------------------------
+
+
+def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool):
+  """The training characters at the model's input size, with their rotations as new characters if asked."""
+  chars = loader.load_characters(data.train_split, alphabets=data.train_alphabets, drawers=data.train_drawers,
+                                 image_size=image_size, data_dir=data.data_dir, manual_dir=data.manual_dir)
+  return augment.with_rotated_classes(chars) if class_rotations else chars
+
+
+def validation_characters(validation: ml_collections.ConfigDict, data: ml_collections.ConfigDict,
+                          image_size: int) -> loader.CharacterArray:
+  """The validation characters (alphabets and drawers of `validation`) at the model's input size."""
+  v = validation
+  return loader.load_characters(v.split, alphabets=v.alphabets, drawers=v.drawers, image_size=image_size,
+                                data_dir=data.data_dir, manual_dir=data.manual_dir)
+
+
+def character_groups(chars) -> np.ndarray:
+  """Alphabet of each character of a CharacterArray [C]; rotated copies (see
+  `augment.with_rotated_classes`) form alphabets of their own."""
+  rotation = np.asarray(chars.labels) // augment.ROTATED_LABEL_OFFSET
+  return np.asarray(chars.alphabets) * augment.ROTATIONS + rotation
+
+
+# --- pairs ---------------------------------------------------------------------------------------
+
+
+class PairIndex(NamedTuple):
+  """Indices of a batch of pairs into images [C, D, ...]; each field is int32 [B]."""
+
+  char_a: jax.Array
+  drawer_a: jax.Array
+  char_b: jax.Array
+  drawer_b: jax.Array
+  label: jax.Array  # 1 same character, 0 different; float32 [B].
+
+
+def _other(key, index, n):
+  """A uniform draw from range(n) that differs from `index` (elementwise)."""
+  return (index + jax.random.randint(key, index.shape, 1, n)) % n
+
+
+def sample_pair_index(key: jax.Array, num_chars: int, num_drawers: int, batch: int) -> PairIndex:
+  """Samples `batch` pairs, each same (label 1) or different (label 0) with probability 1/2.
+
+  Same: one character, two different drawers. Different: two different characters,
+  each by an independent random drawer (getSiameseBatch of the MATLAB example, vectorised).
+  """
+  ks = jax.random.split(key, 6)
+  same = jax.random.bernoulli(ks[0], 0.5, (batch,))
+  char_a = jax.random.randint(ks[1], (batch,), 0, num_chars)
+  drawer_a = jax.random.randint(ks[2], (batch,), 0, num_drawers)
+  char_b = jnp.where(same, char_a, _other(ks[3], char_a, num_chars))
+  drawer_b = jnp.where(same, _other(ks[4], drawer_a, num_drawers), jax.random.randint(ks[5], (batch,), 0, num_drawers))
+  return PairIndex(char_a, drawer_a, char_b, drawer_b, same.astype(jnp.float32))
+
+
+def grouped_characters(key, groups: jax.Array, num: int, per_group: int) -> jax.Array:
+  """`num` distinct character ids, `per_group` from each of num / per_group random groups.
+
+  groups: int [C] in 0..C-1. Groups are taken in a random order and characters in
+  a random order within each; a group with fewer than `per_group` characters gives
+  all it has and the next group fills in. Sorting only: no Python loop, jittable.
+  """
+  groups = jnp.asarray(groups)
+  c = groups.shape[0]
+  k_group, k_char = jax.random.split(key)
+  rank = jax.random.permutation(k_group, c)  # rank of each group id (C is a static bound on G)
+  order = jnp.argsort(rank[groups] * c + jax.random.permutation(k_char, c))  # grouped, shuffled within
+  sizes = jnp.zeros(c, jnp.int32).at[groups].add(1)
+  by_rank = sizes[jnp.argsort(rank)]
+  start = (jnp.cumsum(by_rank) - by_rank)[rank]  # first position of each group in `order`
+  pos = jnp.arange(c)
+  within = pos - start[groups[order]]
+  keep_first = jnp.argsort(jnp.where(within < per_group, pos, c + pos))
+  return order[keep_first[:num]]
+
+
+# --- device data and batches -----------------------------------------------------------------------
+
+
+def make_data(train: ml_collections.ConfigDict, seed: int, images, groups=None) -> dict[str, Any]:
+  """Device-side training data: images [C, D, H, W, 1] and, if used, the fixed pairs.
+
+  groups: int [C], the alphabet of each character (see `character_groups`), needed
+  when `train.chars_per_alphabet` > 0. The fixed pairs and the key of their
+  distortions come from `seed` alone, so a resumed run sees the same training set.
+  """
+  data = {"images": jax.device_put(images)}
+  t = train
+  if t.pair_mode == "all_pairs" and t.chars_per_alphabet:
+    if groups is None:
+      raise ValueError("train.chars_per_alphabet > 0 needs the characters' alphabets (make_data(..., groups=))")
+    groups = np.asarray(groups)
+    if groups.shape != images.shape[:1]:
+      raise ValueError(f"groups has shape {groups.shape}; expected ({images.shape[0]},), one per character")
+    data["groups"] = jax.device_put(np.unique(groups, return_inverse=True)[1].astype(np.int32))  # ids 0..G-1
+  if t.pair_mode == "independent" and t.fixed_pairs:
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 7)
+    c, d = images.shape[:2]
+    data["fixed"] = sample_pair_index(key, c, d, t.fixed_pairs)
+    data["distortion_key"] = jax.random.fold_in(key, 1)
+  return data
+
+
+class PairBatch(NamedTuple):
+  """An independent-pair batch: x_a, x_b float ink [B, H, W, 1], labels float [B] (1 same)."""
+
+  x_a: jax.Array
+  x_b: jax.Array
+  labels: jax.Array
+
+
+class GroupBatch(NamedTuple):
+  """An all-pairs batch: x float ink [P*Q, H, W, 1] and each image's character [P*Q]."""
+
+  x: jax.Array
+  chars: jax.Array
+
+
+def _fixed_distortions(base_key, ids, choice, ranges, side: int):
+  """Distortion `choice` (0 = none, j > 0 = the j-th fixed one) of pair `ids`, image `side`."""
+  keys = jax.vmap(lambda i, j: jax.random.fold_in(jax.random.fold_in(base_key, i), 2 * j + side))(ids, choice)
+  a = jax.vmap(lambda k: augment.sample(k, (), ranges))(keys)
+  ident = augment.identity(ids.shape)
+  return jax.tree_util.tree_map(lambda x, i: jnp.where(choice > 0, x, i), a, ident)
+
+
+def independent_index(key, data, train) -> tuple[PairIndex, jax.Array | None]:
+  """The pairs of one independent batch, and their ids in the fixed set (None if fresh)."""
+  if "fixed" in data:
+    ids = jax.random.randint(key, (train.batch_size,), 0, train.fixed_pairs)
+    return jax.tree_util.tree_map(lambda a: a[ids], data["fixed"]), ids
+  c, d = data["images"].shape[:2]
+  return sample_pair_index(key, c, d, train.batch_size), None
+
+
+def independent_batch(key, data, train, distort, constrain=lambda x: x) -> PairBatch:
+  """One independent batch; `distort` is the augment config (or None); `constrain` shards the batch axis."""
+  images = data["images"]
+  k_idx, k_choice, k_aug_a, k_aug_b = jax.random.split(key, 4)
+  idx, ids = independent_index(k_idx, data, train)
+  x_a = constrain(model.preprocess(images[idx.char_a, idx.drawer_a]))
+  x_b = constrain(model.preprocess(images[idx.char_b, idx.drawer_b]))
+  if distort is not None:
+    if "fixed" in data:
+      choice = jax.random.randint(k_choice, ids.shape, 0, 1 + train.distortions_per_pair)
+      a_a = _fixed_distortions(data["distortion_key"], ids, choice, distort, 0)
+      a_b = _fixed_distortions(data["distortion_key"], ids, choice, distort, 1)
+    else:
+      a_a = augment.sample(k_aug_a, (train.batch_size,), distort)
+      a_b = augment.sample(k_aug_b, (train.batch_size,), distort)
+    x_a, x_b = augment.warp_batch(x_a, a_a), augment.warp_batch(x_b, a_b)
+  return PairBatch(x_a, x_b, idx.label)
+
+
+def group_batch(key, data, train, distort, constrain=lambda x: x) -> GroupBatch:
+  """P characters x Q distinct drawers, as float ink images [P*Q, H, W, 1] and characters [P*Q]."""
+  images = data["images"]
+  c, d = images.shape[:2]
+  k_char, k_drawer, k_aug = jax.random.split(key, 3)
+  if "groups" in data:
+    chars = grouped_characters(k_char, data["groups"], train.chars_per_batch, train.chars_per_alphabet)
+  else:
+    chars = jax.random.choice(k_char, c, (train.chars_per_batch,), replace=False)
+  drawers = jnp.argsort(jax.random.uniform(k_drawer, (train.chars_per_batch, d)), axis=1)[:, : train.drawers_per_char]
+  x = model.preprocess(images[chars[:, None], drawers])
+  x = constrain(x.reshape((-1,) + x.shape[2:]))
+  if distort is not None:
+    x = augment.distort_batch(k_aug, x, distort)
+  return GroupBatch(x, jnp.repeat(chars, train.drawers_per_char))
+
+
+@dataclasses.dataclass(frozen=True)
+class PairMode:
+  """A way to draw training batches, and the objective (a name in `losses.OBJECTIVES`) that scores them."""
+
+  batch: Callable[..., Any]
+  objective: str
+
+
+PAIR_MODES = {
+    "independent": PairMode(independent_batch, "pairs"),
+    "all_pairs": PairMode(group_batch, "all_pairs"),
+}
+
+
+def batch_fn(train: ml_collections.ConfigDict, distort: ml_collections.ConfigDict | None, constrain=lambda x: x):
+  """(key, data) -> batch for `train.pair_mode`; `distort` is the augment config, None for no distortion."""
+  mode = PAIR_MODES[train.pair_mode]
+  return lambda key, data: mode.batch(key, data, train, distort, constrain)
+
+
+def pairs_per_step(train: ml_collections.ConfigDict) -> int:
+  """Pairs one step scores: the batch size, or every pair of the all-pairs batch."""
+  if train.pair_mode == "all_pairs":
+    n = train.chars_per_batch * train.drawers_per_char
+    return n * (n - 1) // 2
+  return train.batch_size

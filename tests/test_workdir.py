@@ -1,0 +1,125 @@
+"""The workdir contract: no import cycle, the lock, write failures, one record per step."""
+
+import ast
+import errno
+import os
+import signal
+import subprocess
+import sys
+
+import orbax.checkpoint as ocp
+import pytest
+
+from conftest import ROOT, main_cmd, smoke_config
+from siamese_jax import metrics, train, workdir
+
+PACKAGE = os.path.join(ROOT, "siamese_jax")
+
+
+def import_graph() -> dict[str, set[str]]:
+  """module -> the siamese_jax modules it imports anywhere (top level or inside functions)."""
+  graph = {}
+  for dirpath, _, files in os.walk(PACKAGE):
+    for f in files:
+      if not f.endswith(".py"):
+        continue
+      rel = os.path.relpath(os.path.join(dirpath, f), ROOT)[:-3].replace(os.sep, ".").removesuffix(".__init__")
+      deps = set()
+      for node in ast.walk(ast.parse(open(os.path.join(dirpath, f)).read())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("siamese_jax"):
+          deps |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        elif isinstance(node, ast.Import):
+          deps |= {a.name for a in node.names if a.name.startswith("siamese_jax")}
+      graph[rel] = deps
+  return {m: {d for d in deps if d in graph and d != m} for m, deps in graph.items()}
+
+
+def find_cycle(graph):
+  """One import cycle as a list of modules, or None (depth-first search)."""
+  state, stack = {}, []
+
+  def visit(m):
+    state[m] = "open"
+    stack.append(m)
+    for d in sorted(graph[m]):
+      if state.get(d) == "open":
+        return stack[stack.index(d):] + [d]
+      if d not in state and (found := visit(d)):
+        return found
+    state[m] = "done"
+    stack.pop()
+    return None
+
+  for m in sorted(graph):
+    if m not in state and (found := visit(m)):
+      return found
+  return None
+
+
+def test_no_import_cycle():
+  graph = import_graph()
+  assert {"siamese_jax.train", "siamese_jax.evaluate", "siamese_jax.api", "siamese_jax.workdir"} <= set(graph)
+  # Package __init__ files re-export; a cycle through them is not one between modules.
+  graph = {m: {d for d in deps if d not in ("siamese_jax", "siamese_jax.omniglot")} for m, deps in graph.items()}
+  assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+  assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check itself works
+
+
+HOLD = "import sys, time; sys.path.insert(0, {root!r}); from siamese_jax import workdir\n" \
+       "with workdir.lock({wd!r}):\n  print('held', flush=True); time.sleep(600)\n"
+
+
+def test_lock_names_the_holder_and_dies_with_it(tmp_path):
+  wd = str(tmp_path / "run")
+  with workdir.lock(wd):
+    with pytest.raises(workdir.WorkdirError, match=rf"in use by pid {os.getpid()} on host \S+"):
+      with workdir.lock(wd):
+        pass
+  holder = subprocess.Popen([sys.executable, "-c", HOLD.format(root=ROOT, wd=wd)], stdout=subprocess.PIPE, text=True)
+  assert holder.stdout.readline().strip() == "held"
+  with pytest.raises(workdir.WorkdirError, match=f"pid {holder.pid} "):
+    with workdir.lock(wd):
+      pass
+  holder.send_signal(signal.SIGKILL)
+  holder.wait()
+  with workdir.lock(wd):  # the kernel released it: nothing stale is left behind
+    pass
+
+
+def test_second_run_on_a_workdir_is_refused_in_one_line(tiny_omniglot, tmp_path):
+  manual, _, _ = tiny_omniglot
+  env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
+  wd = tmp_path / "run"
+  first = subprocess.Popen(main_cmd(wd, "--config.train.max_epochs=200"), cwd=ROOT, env=env,
+                           stderr=subprocess.PIPE, text=True)
+  try:
+    for line in first.stderr:
+      if " step " in line:
+        break
+    second = subprocess.run(main_cmd(wd), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2
+    assert f"in use by pid {first.pid} on host" in second.stderr and "Traceback" not in second.stderr
+  finally:
+    first.kill()
+    first.wait()
+
+
+def test_disk_full_during_checkpoint_is_one_line_and_keeps_the_last_one(tiny_omniglot, tmp_path, monkeypatch):
+  real = ocp.CheckpointManager.save
+
+  def save(self, step, *args, **kwargs):
+    if step >= 10 and "best" not in str(self.directory):
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real(self, step, *args, **kwargs)
+
+  monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+  wd = str(tmp_path / "run")
+  with pytest.raises(workdir.WriteError, match=r"cannot write .*checkpoints: No space left on device \(wanted about"
+                     r" [\d.]+ MiB, [\d.]+ MiB free\); the last complete checkpoint is kept") as e:
+    train.train(smoke_config(tiny_omniglot, log_every=1), wd)
+  assert "\n" not in str(e.value)
+  assert workdir.manager(wd, read_only=True).latest_step() == 5
+  monkeypatch.undo()  # space freed: the rerun resumes from step 5 and keeps one record per step
+  state, _ = train.train(smoke_config(tiny_omniglot, log_every=1), wd)
+  assert int(state.step) == 30
+  assert [r["step"] for r in metrics.read_metrics(wd) if "loss" in r] == list(range(1, 31))

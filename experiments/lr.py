@@ -5,6 +5,8 @@
 
 from siamese_jax.sweep import grid
 
+SEEDS = 3
+SCHEDULER = "asha"  # stops weak learning rates early on validation
 CONFIG = "configs/koch.py:cpu"
 
 

@@ -216,22 +216,24 @@ def _guard_finite(pending: list, step: int, mngr) -> float:
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False,
-          mesh=None) -> tuple[TrainState, model.Params]:
+          mesh=None, on_epoch=None) -> tuple[TrainState, model.Params]:
   """Trains, resuming from the latest checkpoint in workdir.
 
   Returns the final state and the parameters to evaluate: the best by validation
   accuracy when validation is on, else the final ones. Raises `Interrupted` after
   checkpointing on SIGTERM/SIGINT, FloatingPointError on a non-finite loss.
+  `on_epoch(epoch, metrics)`, if given, is called after each validated epoch once
+  its checkpoint is complete (e.g. to report to a sweep engine).
   """
   mesh = mesh or sharding.make_mesh()
   config_check.check(config, mesh.size)
   os.makedirs(workdir, exist_ok=True)
   # One training process per workdir (on a cluster, process 0 holds the lock for all).
   with workdir_lib.lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
-    return _train_locked(config, workdir, allow_config_change, mesh)
+    return _train_locked(config, workdir, allow_config_change, mesh, on_epoch)
 
 
-def _train_locked(config, workdir, allow_config_change, mesh):
+def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   """`train` once the workdir is locked."""
   changed = workdir_lib.check_resume(config, workdir, allow_config_change)
   if changed:
@@ -286,11 +288,15 @@ def _train_locked(config, workdir, allow_config_change, mesh):
           rate = progress.update(step, loss)
           writer.write(step, {"loss": loss, "pairs_per_s": rate,
                               "learning_rate": optim.current_learning_rate(config.train, step, spe)})
-        stop = False
+        stop, val = False, None
         if epoch_end and val_chars is not None:
-          state, stop = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step)
+          state, stop, val = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step)
         if save or stop or signals.signum:
           workdir_lib.save(mngr, step, state)
+        if val is not None and on_epoch is not None:
+          for m in (mngr, best_mngr):
+            workdir_lib.wait(m, state)
+          on_epoch(step // spe, {**val, "best_val_one_shot": float(state.best_val), "step": step})
         if signals.signum:
           raise Interrupted(signals.signum, step)
         if stop:
@@ -310,7 +316,7 @@ def _train_locked(config, workdir, allow_config_change, mesh):
 
 
 def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
-  """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop)."""
+  """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics)."""
   val = validation_metrics(config, state.params, val_chars)
   best_val, best_epoch, improved, stop = early_stopping(
       float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience)
@@ -323,7 +329,7 @@ def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
     workdir_lib.save(best_mngr, step, {"params": state.params})
   if stop:
     logging.info("early stopping: no improvement for %d epochs", config.train.patience)
-  return state, stop
+  return state, stop, val
 
 
 def _flat(config) -> dict:

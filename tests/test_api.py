@@ -1,4 +1,4 @@
-"""Python API, pair-scoring CLI, sweeps and the quickstart notebook."""
+"""Python API, pair-scoring CLI, damaged workdirs, fuzzed images and the quickstart notebook."""
 
 import os
 import subprocess
@@ -12,7 +12,7 @@ import pytest
 import siamese_jax
 from configs import koch
 from conftest import ROOT, character_image
-from siamese_jax import evaluate, oneshot, sweep, train
+from siamese_jax import evaluate, oneshot, train
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,50 @@ def test_one_shot_agrees_with_evaluator(smoke_workdir, tiny_omniglot):
     assert got["prediction"] == preds[t]
 
 
+def test_load_refuses_a_damaged_workdir_in_one_line(smoke_workdir, tmp_path):
+  import shutil
+
+  def copy(name):
+    dst = tmp_path / name
+    shutil.copytree(smoke_workdir, dst)
+    return dst
+
+  cases = {}
+  bad_json = copy("bad_json")
+  (bad_json / "config.json").write_text('{"model": {"image_size": 3')  # cut off mid-write
+  cases[bad_json] = "config.json is damaged \\(not valid JSON"
+  partial = copy("partial")
+  (partial / "config.json").write_text('{"seed": 0}')
+  cases[partial] = "config.json is damaged: it has no 'model' section"
+  no_params = copy("no_params")
+  shutil.rmtree(no_params / "best")
+  shutil.rmtree(no_params / "checkpoints")
+  cases[no_params] = "holds no complete checkpoint with parameters"
+  other = copy("other_shape")
+  text = (other / "config.json").read_text().replace('"embed_dim": 64', '"embed_dim": 32')
+  (other / "config.json").write_text(text)
+  cases[other] = "do not fit the network of config.json \\(embed.b: \\(64,\\) saved, \\(32,\\) expected\\)"
+  cases[tmp_path / "missing"] = "no such workdir"
+  for wd, match in cases.items():
+    with pytest.raises((siamese_jax.workdir.WorkdirError, FileNotFoundError), match=match) as e:
+      siamese_jax.load(str(wd))
+    assert "\n" not in str(e.value)
+
+
+def test_fuzzed_images_through_the_api(smoke_workdir, tmp_path):
+  from test_images import fuzz_inputs
+
+  net = siamese_jax.load(smoke_workdir)
+  good = character_image(3, 1).astype(np.uint8) * 255
+  for i, img in enumerate(fuzz_inputs(tmp_path, n=60, seed=1)):
+    try:
+      out = net.similarity([img], [good]) if i % 2 else net.one_shot(img, [good, good])["probabilities"]
+    except (ValueError, FileNotFoundError) as e:
+      assert str(e) and "\n" not in str(e), repr(e)
+      continue
+    assert np.all(np.isfinite(out)) and np.all((out >= 0) & (out <= 1))
+
+
 def _compare(*args):
   return subprocess.run([sys.executable, "-m", "siamese_jax.compare", *args], cwd=ROOT, capture_output=True,
                         text=True, timeout=300)
@@ -89,66 +133,6 @@ def test_compare_cli(smoke_workdir, tmp_path):
   (empty / "config.json").write_text(open(os.path.join(smoke_workdir, "config.json")).read())
   noparams = _compare(a, b, f"--workdir={empty}")
   assert noparams.returncode == 2 and "no complete checkpoint" in noparams.stderr
-
-
-def test_grid_and_names():
-  members = sweep.grid({"train.fixed_pairs": [30_000, 90_000, 150_000], "augment.enabled": [False, True]})
-  assert len(members) == 6 and members[1] == {"train.fixed_pairs": 30_000, "augment.enabled": True}
-  assert sweep.member_name(4, {"model.features": (8, 16)}) == "004_features=8,16"
-  cmd = sweep.member_command("configs/koch.py:cpu", {"_mode": "eval", "eval.shots": 5}, "w")
-  assert cmd[-3:] == ["--workdir=w", "--mode=eval", "--config.eval.shots=5"]
-
-
-def test_dry_run_prints_one_command_per_member(tmp_path):
-  proc = subprocess.run([sys.executable, "-m", "siamese_jax.sweep", "--sweep=experiments/koch_table1.py",
-                         f"--workdir={tmp_path}", "--dry_run"], cwd=ROOT, capture_output=True, text=True)
-  lines = proc.stdout.strip().splitlines()
-  assert proc.returncode == 0 and len(lines) == 6
-  assert all("siamese_jax.main --config=configs/koch.py" in line for line in lines)
-  assert "--config.train.fixed_pairs=150000 --config.augment.enabled=True" in lines[-1]
-  one = subprocess.run([sys.executable, "-m", "siamese_jax.sweep", "--sweep=experiments/lr.py",
-                        f"--workdir={tmp_path}", "--dry_run", "--only=4"], cwd=ROOT, capture_output=True, text=True)
-  assert len(one.stdout.strip().splitlines()) == 1 and "learning_rate=0.001" in one.stdout
-
-
-SWEEP_FILE = '''
-CONFIG = "configs/koch.py:smoke"
-
-def get_sweep():
-  return [{"train.learning_rate": 0.003}, {"train.learning_rate": -1.0}, {"train.learning_rate": 0.01}]
-'''
-
-
-def test_sweep_runs_skips_resumes_and_records_failures(tiny_omniglot, tmp_path, monkeypatch):
-  manual, _, _ = tiny_omniglot
-  monkeypatch.setenv("OMNIGLOT_DIR", manual)
-  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-  sweep_file = tmp_path / "s.py"
-  sweep_file.write_text(SWEEP_FILE)
-  workdir = tmp_path / "sweep"
-  extra = ["--config.train.max_epochs=1", "--config.eval.num_tasks=10", "--config.eval.ways=(2,5)"]
-  # Member 2 was interrupted earlier: trained part-way, never evaluated.
-  _, members = sweep.load_sweep(str(sweep_file))
-  m2 = workdir / sweep.member_name(2, members[2])
-  pre = subprocess.run(sweep.member_command("configs/koch.py:smoke", members[2], str(m2),
-                                            extra[1:] + ["--config.train.max_epochs=1", "--mode=train"]),
-                       cwd=ROOT, capture_output=True, text=True)
-  assert pre.returncode == 0, pre.stderr[-2000:]
-  log = []
-  monkeypatch.chdir(ROOT)
-  status = sweep.run_sweep(str(sweep_file), str(workdir), extra=extra, log=log.append)
-  states = [status[sweep.member_name(i, m)]["state"] for i, m in enumerate(members)]
-  assert states == ["finished", "failed", "finished"]
-  assert "config.train.learning_rate: must be > 0" in status[sweep.member_name(1, members[1])]["error"]
-  assert "resumed from step" in (m2 / "log.txt").read_text()
-  table = (workdir / "sweep_results.md").read_text()
-  assert table.count("| finished |") == 2 and "| failed |" in table
-  rows = list(__import__("csv").DictReader(open(workdir / "sweep_results.csv")))
-  assert rows[0]["lake_accuracy"] and not rows[1]["lake_accuracy"]
-  assert (workdir / "sweep_lake.png").exists()
-  log.clear()
-  sweep.run_sweep(str(sweep_file), str(workdir), extra=extra, log=log.append, only=0)
-  assert log == [f"[0] {sweep.member_name(0, members[0])}: finished, skipped"]
 
 
 def test_quickstart_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):

@@ -69,6 +69,28 @@ def test_sigterm_checkpoints_and_resume_is_bitwise_exact(tiny_omniglot, tmp_path
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
 
 
+def cpu_path_config(tiny_omniglot):
+  """The `:cpu` preset's path at toy size: all_pairs, rotated classes, per-alphabet draws, group norm."""
+  cfg = smoke_config(tiny_omniglot, pair_mode="all_pairs", chars_per_batch=4, drawers_per_char=2,
+                     chars_per_alphabet=2)
+  cfg.augment.class_rotations = True
+  cfg.model.norm_groups = 4
+  return cfg
+
+
+def test_cpu_path_resume_after_a_stop_is_bitwise_exact(tiny_omniglot, tmp_path, monkeypatch):
+  cfg = cpu_path_config(tiny_omniglot)
+  whole, _ = train.train(cfg, str(tmp_path / "whole"))
+  _sigterm_at(12, monkeypatch)
+  with pytest.raises(train.Interrupted):
+    train.train(cfg, str(tmp_path / "cut"))
+  monkeypatch.undo()
+  resumed, _ = train.train(cfg, str(tmp_path / "cut"))
+  assert int(resumed.step) == 30
+  assert_bitwise_equal(resumed.params, whole.params)
+  assert_bitwise_equal(resumed.opt_state, whole.opt_state)
+
+
 def test_resume_with_changed_config_is_refused(tiny_omniglot, tmp_path):
   cfg = smoke_config(tiny_omniglot, max_epochs=1)
   train.train(cfg, str(tmp_path))

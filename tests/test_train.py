@@ -9,7 +9,7 @@ import pytest
 
 from configs import koch
 from conftest import run_main
-from siamese_jax import input_pipeline, losses, model, train, workdir
+from siamese_jax import augment, input_pipeline, losses, model, train, workdir
 from siamese_jax.omniglot.constants import ALPHABETS
 
 
@@ -92,20 +92,34 @@ def test_koch_recipe_values():
   assert train.steps_per_epoch(m.train) * m.train.max_epochs == 10_000
 
 
+def batch_characters(cfg, data, key):
+  """The character ids of the images one training batch draws (either pair mode)."""
+  batch = input_pipeline.batch_fn(cfg.train, None)(key, data)
+  if cfg.train.pair_mode == "all_pairs":
+    return batch.chars
+  idx, _ = input_pipeline.independent_index(jax.random.split(key, 4)[0], data, cfg.train)
+  return jnp.concatenate([idx.char_a, idx.char_b])
+
+
 def test_training_never_sees_validation_or_test_alphabets(real_omniglot):
   _, data_dir = real_omniglot
   for preset in ("koch", "cpu"):
     cfg = koch.get_config(preset)
     cfg.data.data_dir = data_dir
-    chars = train.load_train_images(cfg)
+    chars = input_pipeline.training_characters(cfg.data, cfg.model.image_size, cfg.augment.class_rotations)
     assert cfg.data.train_drawers == tuple(chars.drawers)
+    assert len(chars.labels) == 964 * (4 if preset == "cpu" else 1)  # cpu: every character and 3 rotations
     cfg.train.fixed_pairs = min(cfg.train.fixed_pairs, 5000)
-    data = batches.make_data(cfg, chars.images, batches.character_groups(chars))
-    fn = jax.jit(lambda k: batches.sampled_alphabets(k, data, cfg, chars.alphabets))
+    data = train.make_data(cfg, chars)
+    draw = jax.jit(lambda k, cfg=cfg, data=data: batch_characters(cfg, data, k))
     seen = set()
     for i in range(200):  # cpu draws 4 alphabets a batch
-      seen |= set(np.asarray(fn(jax.random.PRNGKey(i))).tolist())
-    names = {ALPHABETS[i] for i in seen}
+      seen |= set(np.asarray(draw(jax.random.PRNGKey(i))).tolist())
+    # Rotated copies included: the label of a rotation is the original's plus k * offset.
+    originals = {int(chars.labels[c]) % augment.ROTATED_LABEL_OFFSET for c in seen}
+    names = {ALPHABETS[int(chars.alphabets[c])] for c in seen}
+    held_out = input_pipeline.validation_characters(cfg.validation, cfg.data, cfg.model.image_size)
+    assert originals.isdisjoint(held_out.labels.tolist())
     assert names <= set(chars.alphabet_names) and len(names) == 30
     assert names.isdisjoint(cfg.validation.alphabets) and names.isdisjoint(koch.TEST_ALPHABETS)
 

@@ -46,9 +46,14 @@ lock: $(STAMP)
 check-lock: $(STAMP)
 	UV=$(VENV)/bin/uv .ci/check_lock
 
+# Trains the :cpu preset from scratch and ships it in the package (siamese_jax/pretrained/cpu).
+pretrained: $(STAMP)
+	$(VENV)/bin/python -m siamese_jax.main --config=configs/koch.py:cpu --workdir=runs/pretrained_cpu
+	$(VENV)/bin/python -m siamese_jax.export --workdir=runs/pretrained_cpu --out=siamese_jax/pretrained/cpu
+
 bench-deps: $(VENV)/.installed-bench
 
 bench: $(VENV)/.installed-bench
 	$(VENV)/bin/python experiments/bench_train.py $(if $(OMNIGLOT_DIR),--manual_dir=$(OMNIGLOT_DIR)) $(ARGS)
 
-.PHONY: venv train eval test lock check-lock bench-deps bench
+.PHONY: venv train eval test lock check-lock pretrained bench-deps bench

@@ -454,20 +454,6 @@ def _evaluate_winner(group: dict, workdir: str, log) -> None:
 
 # --- command line --------------------------------------------------------------------------------------
 
-flags.DEFINE_string("sweep", None, "A sweep file (see experiments/).")
-flags.DEFINE_string("workdir", None, "The sweep's directory: trials/<name>/ per trial, the summary files.")
-flags.DEFINE_string("address", None, "A Ray cluster: 'auto' or HOST:PORT; default: Ray in this process.")
-flags.DEFINE_string("storage", None, "Tune's experiment storage (a path or URI every node sees; default: beside "
-                    "--workdir).")
-flags.DEFINE_integer("seeds", None, "Seeds per configuration (default: the sweep file's SEEDS, else 1).")
-flags.DEFINE_float("cpus_per_trial", None, "CPUs per trial (default: the sweep file's RESOURCES, else 1).")
-flags.DEFINE_float("gpus_per_trial", None, "GPUs per trial; a fraction packs several trials on one GPU.")
-flags.DEFINE_integer("max_concurrent", 0, "At most this many trials at once (0: as resources allow).")
-flags.DEFINE_bool("retry_failed", False, "On a rerun, run failed trials again.")
-flags.DEFINE_bool("evaluate_winner", True, "Evaluate the chosen configuration on the test protocols.")
-flags.DEFINE_bool("dry_run", False, "Print the trials and their resources, run nothing.")
-
-
 def main(argv):
   del argv
   if not FLAGS.sweep or not FLAGS.workdir:
@@ -493,5 +479,22 @@ def main(argv):
   print(f"{len(rows)} trials: {len(rows) - len(failed)} ran, {len(failed)} failed; see {FLAGS.workdir}/sweep_results.md")
 
 
+def define_flags() -> None:
+  """The command line's flags (defined only when run as a program: sweep files import this module)."""
+  flags.DEFINE_string("sweep", None, "A sweep file (see experiments/).")
+  flags.DEFINE_string("workdir", None, "The sweep's directory: trials/<name>/ per trial, the summary files.")
+  flags.DEFINE_string("address", None, "A Ray cluster: 'auto' or HOST:PORT; default: Ray in this process.")
+  flags.DEFINE_string("storage", None, "Tune's experiment storage (a path or URI every node sees; default: beside "
+                      "--workdir).")
+  flags.DEFINE_integer("seeds", None, "Seeds per configuration (default: the sweep file's SEEDS, else 1).")
+  flags.DEFINE_float("cpus_per_trial", None, "CPUs per trial (default: the sweep file's RESOURCES, else 1).")
+  flags.DEFINE_float("gpus_per_trial", None, "GPUs per trial; a fraction packs several trials on one GPU.")
+  flags.DEFINE_integer("max_concurrent", 0, "At most this many trials at once (0: as resources allow).")
+  flags.DEFINE_bool("retry_failed", False, "On a rerun, run failed trials again.")
+  flags.DEFINE_bool("evaluate_winner", True, "Evaluate the chosen configuration on the test protocols.")
+  flags.DEFINE_bool("dry_run", False, "Print the trials and their resources, run nothing.")
+
+
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -21,6 +21,7 @@ CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
+PARAMS_FILE = "params.npz"  # exported parameters (a shipped model): plain arrays, no orbax needed
 
 # Keys that may change between runs on one workdir: they do not affect what is computed
 # (conv_impl: the same convolution, another formulation, e.g. when moving to an accelerator).
@@ -221,8 +222,39 @@ def _existing_parent(path: str) -> str:
   return path or "."
 
 
+def export(workdir: str, out: str) -> str:
+  """Writes the workdir's best parameters as `<out>/params.npz` with its config.json (data paths
+  cleared) and eval.json: a self-contained model folder that `load_params` and `siamese_jax.load` read."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  config = read_config(workdir)
+  params = load_params(workdir, config.model)
+  os.makedirs(out, exist_ok=True)
+  np.savez(os.path.join(out, PARAMS_FILE), **{k.replace(".", "/"): np.asarray(v) for k, v in flat_dict(params).items()})
+  config.data.data_dir, config.data.manual_dir = None, None
+  write_config(config, out)
+  if os.path.exists(os.path.join(workdir, "eval.json")):
+    shutil.copy(os.path.join(workdir, "eval.json"), os.path.join(out, "eval.json"))
+  return out
+
+
+def _load_npz(path: str) -> dict:
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  try:
+    with np.load(path) as f:
+      flat = {k: f[k] for k in f.files}
+  except Exception as e:  # noqa: BLE001 - a damaged archive raises many types
+    raise WorkdirError(f"cannot read {path}: {str(e).splitlines()[0][:200]}") from None
+  params: dict = {}
+  for key, value in flat.items():
+    layer, name = key.split("/", 1)
+    params.setdefault(layer, {})[name] = value
+  return params
+
+
 def load_params(workdir: str, model_config: ml_collections.ConfigDict):
-  """The workdir's best parameters (by validation), else those of its latest checkpoint.
+  """The workdir's parameters: exported ones (params.npz), else the best by validation, else the latest.
 
   Checked against the shapes `model_config` gives; one-line WorkdirError on a mismatch
   or when there is none.
@@ -233,6 +265,8 @@ def load_params(workdir: str, model_config: ml_collections.ConfigDict):
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   like = jax.eval_shape(lambda k: model.init(k, model_config), jax.random.PRNGKey(0))
+  if os.path.exists(os.path.join(workdir, PARAMS_FILE)):
+    return _checked(_load_npz(os.path.join(workdir, PARAMS_FILE)), like, os.path.join(workdir, PARAMS_FILE))
   for subdir in (BEST_DIR, CHECKPOINT_DIR):
     if not os.path.isdir(os.path.join(workdir, subdir)):
       continue
@@ -246,14 +280,20 @@ def load_params(workdir: str, model_config: ml_collections.ConfigDict):
       raise WorkdirError(f"cannot read {os.path.join(workdir, subdir)} step {step}: {str(e).splitlines()[0][:200]}") from e
     finally:
       mngr.close()
-    got = _shapes(restored)
-    want = _shapes(like)
-    if got != want:
-      diff = next(k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
-      raise WorkdirError(f"the parameters in {os.path.join(workdir, subdir)} do not fit the network of"
-                         f" {CONFIG_FILE} ({diff}: {got.get(diff)} saved, {want.get(diff)} expected)")
-    return jax.tree_util.tree_map(lambda a, b: jax.numpy.asarray(a, b.dtype), restored, like)
+    return _checked(restored, like, os.path.join(workdir, subdir))
   raise WorkdirError(f"{workdir} holds no complete checkpoint with parameters (train first)")
+
+
+def _checked(params, like, where: str):
+  """`params` as device arrays of `like`'s dtypes, once their names and shapes match `like`'s."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  got, want = _shapes(params), _shapes(like)
+  if got != want:
+    diff = next(k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
+    raise WorkdirError(f"the parameters in {where} do not fit the network of {CONFIG_FILE}"
+                       f" ({diff}: {got.get(diff)} saved, {want.get(diff)} expected)")
+  return jax.tree_util.tree_map(lambda a, b: jax.numpy.asarray(a, b.dtype), params, like)
 
 
 def _shapes(params) -> dict:

@@ -207,6 +207,12 @@ def run_trial(tune_config: dict, config_arg: str, sweep_dir: str, extra: dict):
   if previous is not None:  # the checkpoint points at the trial's workdir (whose orbax state resumes)
     with previous.as_directory() as d, open(os.path.join(d, "workdir.txt")) as f:
       wd = f.read().strip()
+  if os.path.exists(os.path.join(wd, DONE_FILE)):  # finished before the sweep was killed: not run again
+    from siamese_jax import metrics  # pylint: disable=g-import-not-at-top
+
+    last = [r for r in metrics.read_metrics(wd) if METRIC in r or "lake_accuracy" in r]
+    tune.report({k: v for k, v in (last[-1] if last else {}).items() if isinstance(v, (int, float))})
+    return
   os.makedirs(wd, exist_ok=True)
   with open(os.path.join(wd, "trial_env.json"), "w") as f:
     json.dump({k: os.environ.get(k) for k in ("XLA_FLAGS", "JAX_PLATFORMS", "XLA_PYTHON_CLIENT_PREALLOCATE")}, f)

@@ -59,7 +59,7 @@ RESOURCES = {"cpu": 1}
 
 def get_sweep():
   # learns / cannot learn (stopped early by ASHA) / refused by the config check (recorded, others go on)
-  return [{"train.learning_rate": 0.003}, {"train.learning_rate": 1e-12}, {"train.learning_rate": -1.0}]
+  return [{"train.learning_rate": lr, "train.max_epochs": 4} for lr in (0.003, 1e-12, -1.0)]
 """
 
 
@@ -71,7 +71,7 @@ def test_sweep_stops_hopeless_records_failed_resumes_after_kill_and_tests_only_t
   cmd = _sweep_cmd(f"--sweep={tmp_path / 's.py'}", f"--workdir={wd}", "--max_concurrent=1")
   first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-  done = wd / "trials" / "learning_rate=0.003_seed0" / sweep.DONE_FILE
+  done = wd / "trials" / "learning_rate=0.003_max_epochs=4_seed0" / sweep.DONE_FILE
   deadline = time.time() + 600
   while not done.exists() and first.poll() is None and time.time() < deadline:
     time.sleep(1)
@@ -83,15 +83,15 @@ def test_sweep_stops_hopeless_records_failed_resumes_after_kill_and_tests_only_t
   assert again.returncode == 0, again.stderr[-3000:]
   assert json.loads(done.read_text())["finished"] == finished_at  # the finished trial was not run again
   rows = {r["trial"]: r for r in __import__("csv").DictReader(open(wd / "sweep_results.csv"))}
-  assert rows["learning_rate=0.003_seed0"]["state"] == "finished"
-  assert rows["learning_rate=1e-12_seed0"]["state"] == "stopped early"
-  assert int(rows["learning_rate=1e-12_seed0"]["epochs"]) < 2
-  assert rows["learning_rate=-1_seed0"]["state"] == "failed"
-  assert "config.train.learning_rate: must be > 0" in rows["learning_rate=-1_seed0"]["error"]
+  assert rows["learning_rate=0.003_max_epochs=4_seed0"]["state"] == "finished"
+  assert rows["learning_rate=1e-12_max_epochs=4_seed0"]["state"] == "stopped early"
+  assert int(rows["learning_rate=1e-12_max_epochs=4_seed0"]["epochs"]) < 4  # cut before its last epoch
+  assert rows["learning_rate=-1_max_epochs=4_seed0"]["state"] == "failed"
+  assert "config.train.learning_rate: must be > 0" in rows["learning_rate=-1_max_epochs=4_seed0"]["error"]
   results = (wd / "sweep_results.md").read_text()
   assert "ranked by validation only" in results and "lake" not in results.lower()
   test = (wd / "sweep_test.md").read_text()
   assert "played no part in choosing it" in test and "learning_rate=0.003" in test and "1e-12" not in test
   assert (wd / "sweep_validation.png").exists()
-  env_used = json.loads((wd / "trials" / "learning_rate=0.003_seed0" / "trial_env.json").read_text())
+  env_used = json.loads((wd / "trials" / "learning_rate=0.003_max_epochs=4_seed0" / "trial_env.json").read_text())
   assert env_used["JAX_PLATFORMS"] == "cpu" and "intra_op_parallelism_threads=1" in env_used["XLA_FLAGS"]

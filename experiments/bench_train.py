@@ -39,8 +39,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import (
+  app,  # pylint: disable=g-import-not-at-top
+  flags,
+)
 import numpy as np
 
 from configs import koch  # pylint: disable=g-import-not-at-top

@@ -11,8 +11,7 @@ import contextlib
 import logging as logging_std
 import sys
 
-from absl import app
-from absl import logging
+from absl import app, logging
 
 
 class _QuietLibraries(logging_std.Filter):

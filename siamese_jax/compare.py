@@ -5,8 +5,7 @@ Prints the probability that the two drawings show the same character.
 
 import sys
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "A trained workdir (config.json and checkpoints).")
 flags.DEFINE_bool("pretrained", False, "Use the model shipped in the package instead of a workdir.")

@@ -13,6 +13,7 @@ import ml_collections
 from siamese_jax import defaults
 from siamese_jax.omniglot.constants import ALPHABET_SIZES, NUM_DRAWERS, SPLIT_ALPHABETS
 
+
 class ConfigError(ValueError):
   """A config key has an unknown name or an impossible value."""
 

@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-
 def conv_xla(x: jax.Array, w: jax.Array) -> jax.Array:
   """Valid 2-D convolution, NHWC x HWIO -> NHWC, by lax.conv_general_dilated."""
   return jax.lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))

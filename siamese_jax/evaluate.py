@@ -18,11 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import figures
-from siamese_jax import lake_runs
-from siamese_jax import model
-from siamese_jax import oneshot
-from siamese_jax import input_pipeline
+from siamese_jax import figures, input_pipeline, lake_runs, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
 from siamese_jax.omniglot.constants import OmniglotDataError

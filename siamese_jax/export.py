@@ -7,8 +7,7 @@
 
 import sys
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "A trained workdir.")
 flags.DEFINE_string("out", None, "The model folder to write.")

@@ -11,8 +11,9 @@ to a centred square; then the square is resized exactly as the training images
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -16,18 +16,17 @@ the host. Two pair modes (`PAIR_MODES`, the one place that decides):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import augment
-from siamese_jax import model
+from siamese_jax import augment, model
 from siamese_jax.omniglot import loader
-
 
 # --- characters ----------------------------------------------------------------------------------
 

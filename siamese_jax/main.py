@@ -4,8 +4,7 @@ Modes: train_and_eval (default; resumes from the workdir's latest checkpoint), t
 eval (evaluates the workdir's best or latest parameters, read-only).
 """
 
-from absl import app
-from absl import flags
+from absl import app, flags
 from ml_collections import config_flags
 
 from siamese_jax import cli

@@ -9,10 +9,11 @@ gets about 1/N. Images are referred to by flat index `char * D + drawer` into a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -124,7 +125,7 @@ def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
                 params=params)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model_embed(dtype: str, conv_impl: str):
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+
 def layer_names(params) -> list[str]:
   """Layer names in network order: conv0..conv{L-1}, embed, head."""
   convs = sorted((k for k in params if k.startswith("conv")), key=lambda k: int(k[4:]))

@@ -39,8 +39,7 @@ import tempfile
 import time
 from typing import Any
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 FLAGS = flags.FLAGS
 METRIC = "val_one_shot"
@@ -440,7 +439,8 @@ def _plot_curves(rows: list[dict], path: str) -> None:
 
 def _evaluate_winner(group: dict, workdir: str, log) -> None:
   """Evaluates the chosen configuration's trials on the test protocols, into sweep_test.md."""
-  from siamese_jax import evaluate, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top
+  from siamese_jax import workdir as workdir_lib
 
   lines = ["# Test metrics of the chosen configuration", "",
            "These were computed after the choice, for the configuration ranked first by validation in",

@@ -17,15 +17,11 @@ import ml_collections
 import numpy as np
 import optax
 
-from siamese_jax import config_check
-from siamese_jax import input_pipeline
-from siamese_jax import losses
+from siamese_jax import config_check, input_pipeline, losses, model, optim, sharding
 from siamese_jax import metrics as metrics_lib
-from siamese_jax import model
-from siamese_jax import optim
-from siamese_jax import sharding
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
+
 
 @flax.struct.dataclass
 class TrainState:

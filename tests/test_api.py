@@ -4,14 +4,14 @@ import os
 import subprocess
 import sys
 
+from conftest import ROOT, character_image
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
 
-import siamese_jax
 from configs import koch
-from conftest import ROOT, character_image
+import siamese_jax
 from siamese_jax import evaluate, oneshot, train
 
 

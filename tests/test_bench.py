@@ -2,7 +2,6 @@
 timing harness runs both frameworks in child processes and tabulates them."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -3,11 +3,11 @@
 import os
 import zipfile
 
+from conftest import TINY_DRAWERS, write_tiny_omniglot
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from conftest import TINY_DRAWERS, write_tiny_omniglot
 from siamese_jax.omniglot import OmniglotDataError, loader
 from siamese_jax.omniglot.constants import ALPHABETS, SPLIT_COUNTS
 

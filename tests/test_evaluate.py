@@ -3,13 +3,13 @@
 import json
 import os
 
+from conftest import run_main
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import koch
-from conftest import run_main
 from siamese_jax import evaluate, lake_runs, model, oneshot
 from siamese_jax.omniglot.loader import CharacterArray
 

@@ -2,11 +2,11 @@
 
 import io
 
+from conftest import character_image
 import numpy as np
 from PIL import Image
 import pytest
 
-from conftest import character_image
 from siamese_jax import images
 
 SIZE = 28

@@ -9,13 +9,13 @@ import sys
 import textwrap
 import time
 
+from conftest import ROOT, main_cmd, smoke_config
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import koch
-from conftest import ROOT, main_cmd, smoke_config
 from siamese_jax import config_check, metrics, train, workdir
 
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 
+from conftest import ROOT
 import numpy as np
 
-from conftest import ROOT
 from siamese_jax import sweep
 
 

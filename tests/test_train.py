@@ -1,6 +1,8 @@
 """Training: overfitting a fixed batch, on-device batches, presets, split, early stopping, main."""
 
 import json
+
+from conftest import run_main
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +10,6 @@ import optax
 import pytest
 
 from configs import koch
-from conftest import run_main
 from siamese_jax import augment, input_pipeline, losses, model, train, workdir
 from siamese_jax.omniglot.constants import ALPHABETS
 

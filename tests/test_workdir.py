@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 
+from conftest import ROOT, main_cmd, smoke_config
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import ROOT, main_cmd, smoke_config
 from siamese_jax import metrics, train, workdir
 
 PACKAGE = os.path.join(ROOT, "siamese_jax")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import os
-from typing import Sequence
 
 import numpy as np
 

@@ -212,8 +212,10 @@ def _fmt(x, spec=".1f") -> str:
 def train_table(rows: list[dict]) -> str:
   """Markdown table of the `train` section; the ratio is against PyTorch at the same network and dtype."""
   ref = {(r["preset"], r["dtype"]): r.get("pairs_per_s") for r in rows if r["framework"] == "torch"}
-  lines = ["| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / PyTorch | peak RSS MiB | XLA temp MiB |",
-           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  lines = [
+    "| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / PyTorch | peak RSS MiB | XLA temp MiB |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ]
   for r in rows:
     pps = r.get("pairs_per_s")
     name = "PyTorch eager" if r["framework"] == "torch" else f"siamese_jax conv_impl={r['conv_impl']}"
@@ -223,19 +225,23 @@ def train_table(rows: list[dict]) -> str:
     ratio = pps / torch_pps if (r["framework"] == "jax" and pps and torch_pps) else None
     gflops = pps * 2 * 3 * r["fwd_flops"] / 1e9 if pps else None
     temp = r.get("xla_temp_bytes")
-    lines.append(f"| {r['preset']} {r['image_size_used']}px | {r['dtype']} | {name} | {_fmt(pps)} | "
-                 f"{_fmt(pps and 2 * pps)} | {_fmt(gflops, '.0f')} | {_fmt(ratio, '.2f')} | "
-                 f"{_fmt(r.get('peak_rss_bytes') and r['peak_rss_bytes'] / 2**20, '.0f')} | "
-                 f"{_fmt(temp and temp / 2**20, '.0f')} |")
+    lines.append(
+      f"| {r['preset']} {r['image_size_used']}px | {r['dtype']} | {name} | {_fmt(pps)} | "
+      f"{_fmt(pps and 2 * pps)} | {_fmt(gflops, '.0f')} | {_fmt(ratio, '.2f')} | "
+      f"{_fmt(r.get('peak_rss_bytes') and r['peak_rss_bytes'] / 2**20, '.0f')} | "
+      f"{_fmt(temp and temp / 2**20, '.0f')} |"
+    )
   return "\n".join(lines)
 
 
 def scaling_table(rows: list[dict], key: str) -> str:
   lines = [f"| {key} | step s | pairs/s | peak RSS MiB | XLA temp MiB |", "| ---: | ---: | ---: | ---: | ---: |"]
   for r in rows:
-    lines.append(f"| {r[key]} | {_fmt(r.get('median_step_s'), '.3f')} | {_fmt(r.get('pairs_per_s'))} | "
-                 f"{_fmt(r.get('peak_rss_bytes') and r['peak_rss_bytes'] / 2**20, '.0f')} | "
-                 f"{_fmt(r.get('xla_temp_bytes') and r['xla_temp_bytes'] / 2**20, '.0f')} |")
+    lines.append(
+      f"| {r[key]} | {_fmt(r.get('median_step_s'), '.3f')} | {_fmt(r.get('pairs_per_s'))} | "
+      f"{_fmt(r.get('peak_rss_bytes') and r['peak_rss_bytes'] / 2**20, '.0f')} | "
+      f"{_fmt(r.get('xla_temp_bytes') and r['xla_temp_bytes'] / 2**20, '.0f')} |"
+    )
   return "\n".join(lines)
 
 
@@ -246,8 +252,15 @@ def run_train(log) -> list[dict]:
     c = bench_config(preset, "float32", FLAGS.batch)
     params_np = numpy_params(c) if have_torch else None
     for dtype in FLAGS.dtypes:
-      base = {"preset": preset, "dtype": dtype, "batch": FLAGS.batch, "repeats": FLAGS.repeats,
-              "steps": FLAGS.steps, "fwd_flops": forward_flops(c.model), "image_size_used": c.model.image_size}
+      base = {
+        "preset": preset,
+        "dtype": dtype,
+        "batch": FLAGS.batch,
+        "repeats": FLAGS.repeats,
+        "steps": FLAGS.steps,
+        "fwd_flops": forward_flops(c.model),
+        "image_size_used": c.model.image_size,
+      }
       specs = [("jax", {**base, "conv_impl": impl}) for impl in FLAGS.conv_impls]
       specs.append(("torch", {**base, "conv_impl": "n/a"}))
       for framework, spec in specs:
@@ -255,8 +268,10 @@ def run_train(log) -> list[dict]:
           rows.append({"framework": "torch", **spec, "error": "PyTorch not installed"})
           continue
         r = measure(framework, spec, params_np if framework == "torch" else None)
-        log(f"  {preset} {dtype} {framework} {spec['conv_impl']}: "
-            + (f"{r['pairs_per_s']:.2f} pairs/s" if "pairs_per_s" in r else r.get("error", "?")))
+        log(
+          f"  {preset} {dtype} {framework} {spec['conv_impl']}: "
+          + (f"{r['pairs_per_s']:.2f} pairs/s" if "pairs_per_s" in r else r.get("error", "?"))
+        )
         rows.append(r)
   return rows
 
@@ -268,8 +283,15 @@ def run_scaling(log) -> dict:
     out["batch"].append(measure("jax", spec))
     log(f"  batch {b}: {out['batch'][-1].get('pairs_per_s', float('nan')):.2f} pairs/s")
   for s in map(int, FLAGS.scaling_sizes):
-    spec = {"preset": "koch", "dtype": "float32", "batch": FLAGS.batch, "image_size": s, "conv_impl": "auto",
-            "repeats": 3, "steps": 1}
+    spec = {
+      "preset": "koch",
+      "dtype": "float32",
+      "batch": FLAGS.batch,
+      "image_size": s,
+      "conv_impl": "auto",
+      "repeats": 3,
+      "steps": 1,
+    }
     out["image_size"].append(measure("jax", spec))
     log(f"  {s}x{s}: {out['image_size'][-1].get('pairs_per_s', float('nan')):.2f} pairs/s")
   return out
@@ -332,11 +354,20 @@ def compare_lake(params, runs, image_size: int, batch_size: int) -> dict:
   evaluate.score_lake_runs(scorer, runs[:1], image_size, batch_size)  # compile both paths
   naive_predictions(params, runs[0].test[:1], runs[0].train[None, :1], image_size)
   fast, t_fast = _timed(lambda: evaluate.score_lake_runs(scorer, runs, image_size, batch_size))
-  (preds, passes), t_naive = _timed(lambda: naive_predictions(
-      params, np.concatenate([r.test for r in runs]), np.stack([r.train for r in runs for _ in r.test]), image_size))
+  (preds, passes), t_naive = _timed(
+    lambda: naive_predictions(
+      params, np.concatenate([r.test for r in runs]), np.stack([r.train for r in runs for _ in r.test]), image_size
+    )
+  )
   naive_correct = int(np.sum(preds == np.concatenate([r.answer for r in runs])))
-  return {"what": f"Lake's {len(runs)} runs", "embed_once_s": t_fast, "embed_once_passes": fast["encoder_passes"],
-          "naive_s": t_naive, "naive_passes": passes, "same_accuracy": naive_correct == fast["correct"]}
+  return {
+    "what": f"Lake's {len(runs)} runs",
+    "embed_once_s": t_fast,
+    "embed_once_passes": fast["encoder_passes"],
+    "naive_s": t_naive,
+    "naive_passes": passes,
+    "same_accuracy": naive_correct == fast["correct"],
+  }
 
 
 def compare_sweep(params, chars, image_size: int, n_way: int, num_tasks: int, batch_size: int) -> dict:
@@ -348,11 +379,17 @@ def compare_sweep(params, chars, image_size: int, n_way: int, num_tasks: int, ba
   ((row,), fast_passes), t_fast = _timed(lambda: evaluate.nway_accuracy(scorer, chars, "evaluation", *args, batch_size))
   ((tasks, _),) = evaluate.sweep_tasks(chars, *args)
   flat = chars.images.reshape((-1,) + chars.images.shape[2:])
-  (preds, passes), t_naive = _timed(lambda: naive_predictions(
-      params, flat[tasks.query], flat[tasks.support[:, :, 0]], image_size))
-  return {"what": f"{num_tasks}-task {n_way}-way sweep", "embed_once_s": t_fast, "embed_once_passes": fast_passes,
-          "naive_s": t_naive, "naive_passes": passes,
-          "same_accuracy": int(np.sum(preds == tasks.target)) == row["correct"]}
+  (preds, passes), t_naive = _timed(
+    lambda: naive_predictions(params, flat[tasks.query], flat[tasks.support[:, :, 0]], image_size)
+  )
+  return {
+    "what": f"{num_tasks}-task {n_way}-way sweep",
+    "embed_once_s": t_fast,
+    "embed_once_passes": fast_passes,
+    "naive_s": t_naive,
+    "naive_passes": passes,
+    "same_accuracy": int(np.sum(preds == tasks.target)) == row["correct"],
+  }
 
 
 def run_eval(log) -> list[dict]:
@@ -376,11 +413,15 @@ def run_eval(log) -> list[dict]:
 
 
 def eval_table(rows: list[dict]) -> str:
-  lines = ["| evaluation | embed-once s | encoder passes | naive s | encoder passes | speed-up | same accuracy |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+  lines = [
+    "| evaluation | embed-once s | encoder passes | naive s | encoder passes | speed-up | same accuracy |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+  ]
   for r in rows:
-    lines.append(f"| {r['what']} | {r['embed_once_s']:.1f} | {r['embed_once_passes']} | {r['naive_s']:.1f} | "
-                 f"{r['naive_passes']} | {r['naive_s'] / r['embed_once_s']:.1f}x | {r['same_accuracy']} |")
+    lines.append(
+      f"| {r['what']} | {r['embed_once_s']:.1f} | {r['embed_once_passes']} | {r['naive_s']:.1f} | "
+      f"{r['naive_passes']} | {r['naive_s'] / r['embed_once_s']:.1f}x | {r['same_accuracy']} |"
+    )
   return "\n".join(lines)
 
 
@@ -402,8 +443,11 @@ def main(argv):
   del argv
   os.makedirs(FLAGS.out, exist_ok=True)
   log = lambda s: print(s, flush=True)
-  report = {"machine": machine(), "command": "python experiments/bench_train.py " + " ".join(
-      f"--{k}={v}" for k, v in (("sections", ",".join(FLAGS.sections)),))}
+  report = {
+    "machine": machine(),
+    "command": "python experiments/bench_train.py "
+    + " ".join(f"--{k}={v}" for k, v in (("sections", ",".join(FLAGS.sections)),)),
+  }
   md = [f"Machine: {report['machine']}", ""]
   if "train" in FLAGS.sections:
     log(f"train step, {FLAGS.batch} pairs, median of {FLAGS.repeats} x {FLAGS.steps} steps:")
@@ -413,9 +457,16 @@ def main(argv):
     log("scaling (Koch network, float32, conv_impl=auto):")
     report["scaling"] = run_scaling(log)
     plot_scaling(report["scaling"], os.path.join(FLAGS.out, "bench_scaling.png"))
-    md += ["Step time against batch size (pairs):", "", scaling_table(report["scaling"]["batch"], "batch"), "",
-           f"Step time against input size ({FLAGS.batch} pairs):", "",
-           scaling_table(report["scaling"]["image_size"], "image_size"), ""]
+    md += [
+      "Step time against batch size (pairs):",
+      "",
+      scaling_table(report["scaling"]["batch"], "batch"),
+      "",
+      f"Step time against input size ({FLAGS.batch} pairs):",
+      "",
+      scaling_table(report["scaling"]["image_size"], "image_size"),
+      "",
+    ]
   if "eval" in FLAGS.sections:
     log("evaluation (Koch network):")
     report["eval"] = run_eval(log)

@@ -14,10 +14,10 @@ SEEDS = 3
 SCHEDULER = "asha"
 RESOURCES = {"cpu": 2, "gpu": 0}
 SPACE = {
-    "train.learning_rate": ("loguniform", 3e-4, 3e-3),
-    "train.chars_per_batch": ("choice", [16, 32, 64]),
-    "train.chars_per_alphabet": ("choice", [0, 4, 8, 16]),
-    "model.embed_dim": ("choice", [256, 512, 1024]),
-    "model.image_size": ("choice", [28, 35, 42]),
-    "augment.translate": ("uniform", 0.0, 2.0),
+  "train.learning_rate": ("loguniform", 3e-4, 3e-3),
+  "train.chars_per_batch": ("choice", [16, 32, 64]),
+  "train.chars_per_alphabet": ("choice", [0, 4, 8, 16]),
+  "model.embed_dim": ("choice", [256, 512, 1024]),
+  "model.image_size": ("choice", [28, 35, 42]),
+  "augment.translate": ("uniform", 0.0, 2.0),
 }

@@ -1,6 +1,6 @@
 """The `:cpu` preset with 3 seeds: its headline figures as mean +- sd (validation; test for the winner only).
 
-  python -m siamese_jax.sweep --sweep=experiments/cpu_seeds.py --workdir=runs/cpu_seeds
+python -m siamese_jax.sweep --sweep=experiments/cpu_seeds.py --workdir=runs/cpu_seeds
 """
 
 CONFIG = "configs/koch.py:cpu"

@@ -42,13 +42,13 @@ def sample(key: jax.Array, shape, ranges) -> Affine:
     return jnp.where(on, val, off)
 
   return Affine(
-      theta=draw(0, -ranges.theta, ranges.theta, ident.theta),
-      rho_x=draw(1, -ranges.shear, ranges.shear, ident.rho_x),
-      rho_y=draw(2, -ranges.shear, ranges.shear, ident.rho_y),
-      s_x=draw(3, ranges.scale_min, ranges.scale_max, ident.s_x),
-      s_y=draw(4, ranges.scale_min, ranges.scale_max, ident.s_y),
-      t_x=draw(5, -ranges.translate, ranges.translate, ident.t_x),
-      t_y=draw(6, -ranges.translate, ranges.translate, ident.t_y),
+    theta=draw(0, -ranges.theta, ranges.theta, ident.theta),
+    rho_x=draw(1, -ranges.shear, ranges.shear, ident.rho_x),
+    rho_y=draw(2, -ranges.shear, ranges.shear, ident.rho_y),
+    s_x=draw(3, ranges.scale_min, ranges.scale_max, ident.s_x),
+    s_y=draw(4, ranges.scale_min, ranges.scale_max, ident.s_y),
+    t_x=draw(5, -ranges.translate, ranges.translate, ident.t_x),
+    t_y=draw(6, -ranges.translate, ranges.translate, ident.t_y),
   )
 
 
@@ -79,10 +79,13 @@ def warp(image: jax.Array, a: Affine, cval: float | None = None) -> jax.Array:
   in_xy = inv @ (out_xy - centre[:, None] - jnp.stack([a.t_x, a.t_y])[:, None]) + centre[:, None]
   coords = [in_xy[1].reshape(h, w), in_xy[0].reshape(h, w)]  # (row, col)
   x = image.astype(jnp.float32)
-  out = jnp.stack([
+  out = jnp.stack(
+    [
       jax.scipy.ndimage.map_coordinates(x[..., ch], coords, order=1, mode="constant", cval=cval)
       for ch in range(x.shape[-1])
-  ], axis=-1)
+    ],
+    axis=-1,
+  )
   if image.dtype == jnp.uint8:
     out = jnp.clip(jnp.round(out), 0, 255)
   return out.astype(image.dtype)
@@ -115,8 +118,8 @@ def with_rotated_classes(chars):
 
   rotated = [np.rot90(chars.images, k, axes=(2, 3)) for k in range(ROTATIONS)]
   return dataclasses.replace(
-      chars,
-      images=np.ascontiguousarray(np.concatenate(rotated)),
-      labels=np.concatenate([chars.labels + ROTATED_LABEL_OFFSET * k for k in range(ROTATIONS)]),
-      alphabets=np.tile(chars.alphabets, ROTATIONS),
+    chars,
+    images=np.ascontiguousarray(np.concatenate(rotated)),
+    labels=np.concatenate([chars.labels + ROTATED_LABEL_OFFSET * k for k in range(ROTATIONS)]),
+    alphabets=np.tile(chars.alphabets, ROTATIONS),
   )

@@ -61,8 +61,9 @@ def one_line_errors():
       logging.warning("%s", e)
       print(f"interrupted: {e}", file=sys.stderr)
       sys.exit(128 + e.signum)
-    if isinstance(e, (config_check.ConfigError, OmniglotDataError, workdir.WorkdirError, workdir.WriteError,
-                      FloatingPointError)):
+    if isinstance(
+      e, (config_check.ConfigError, OmniglotDataError, workdir.WorkdirError, workdir.WriteError, FloatingPointError)
+    ):
       logging.error("%s", e)
       print(f"error: {e}", file=sys.stderr)
       sys.exit(1 if isinstance(e, (FloatingPointError, workdir.WriteError)) else 2)

@@ -111,11 +111,24 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _choice(config, "train.optimizer", optim.OPTIMIZERS)
   _choice(config, "train.lr_schedule", optim.LR_SCHEDULES)
   _choice(config, "train.pair_mode", input_pipeline.PAIR_MODES)
-  for key in ("train.learning_rate", "train.batch_size", "train.max_epochs", "train.log_every",
-              "train.checkpoint_every", "train.keep_checkpoints", "train.lr_decay"):
+  for key in (
+    "train.learning_rate",
+    "train.batch_size",
+    "train.max_epochs",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.lr_decay",
+  ):
     _positive(config, key)
-  for key in ("train.l2", "train.fixed_pairs", "train.steps_per_epoch", "train.patience",
-              "train.distortions_per_pair", "train.momentum_epochs"):
+  for key in (
+    "train.l2",
+    "train.fixed_pairs",
+    "train.steps_per_epoch",
+    "train.patience",
+    "train.distortions_per_pair",
+    "train.momentum_epochs",
+  ):
     _positive(config, key, allow_zero=True)
   for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2"):
     if any(not 0 <= x < 1 for x in _as_tuple(_get(config, key))):
@@ -132,15 +145,21 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if t.chars_per_batch < 2 or t.chars_per_batch > sum(ALPHABET_SIZES[a] for a in train_alphabets):
       _fail("train.chars_per_batch", f"must be in 2..number of training characters, got {t.chars_per_batch}")
     if not 2 <= t.drawers_per_char <= len(train_drawers):
-      _fail("train.drawers_per_char", f"must be in 2..{len(train_drawers)} (training drawers), got {t.drawers_per_char}")
+      _fail(
+        "train.drawers_per_char", f"must be in 2..{len(train_drawers)} (training drawers), got {t.drawers_per_char}"
+      )
     if not 0 <= t.chars_per_alphabet <= t.chars_per_batch:
-      _fail("train.chars_per_alphabet", f"must be in 0..train.chars_per_batch ({t.chars_per_batch}), got {t.chars_per_alphabet}")
+      _fail(
+        "train.chars_per_alphabet",
+        f"must be in 0..train.chars_per_batch ({t.chars_per_batch}), got {t.chars_per_alphabet}",
+      )
     global_batch, batch_key = t.chars_per_batch * t.drawers_per_char, "train.chars_per_batch"
   else:
     global_batch, batch_key = t.batch_size, "train.batch_size"
   if global_batch % num_devices:
-    _fail(batch_key, f"global batch of {global_batch} images or pairs does not divide evenly across"
-          f" {num_devices} devices")
+    _fail(
+      batch_key, f"global batch of {global_batch} images or pairs does not divide evenly across {num_devices} devices"
+    )
 
   # Validation.
   v = config.validation
@@ -149,8 +168,11 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _check_drawers(config, "validation.drawers", 2)
     largest = max(ALPHABET_SIZES[a] for a in val_alphabets)
     if not 2 <= v.n_way <= largest:
-      _fail("validation.n_way", f"{v.n_way}-way within-alphabet tasks need an alphabet of that many"
-            f" characters; the largest validation alphabet has {largest}")
+      _fail(
+        "validation.n_way",
+        f"{v.n_way}-way within-alphabet tasks need an alphabet of that many"
+        f" characters; the largest validation alphabet has {largest}",
+      )
     _positive(config, "validation.num_tasks")
     _positive(config, "validation.verification_pairs")
 
@@ -178,7 +200,7 @@ def unknown_override(argv: list[str]) -> str | None:
   for arg in argv:
     if not arg.startswith("--config."):
       continue
-    path = arg[len("--config."):].split("=", 1)[0].split(".")
+    path = arg[len("--config.") :].split("=", 1)[0].split(".")
     node = ref
     for part in path:
       if not isinstance(node, dict) or part not in node:

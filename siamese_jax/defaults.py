@@ -8,13 +8,29 @@ from ml_collections import config_dict
 
 SWEEP_WAYS = (2, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
 VALIDATION_ALPHABETS = (
-    "Angelic", "Atemayar_Qelisayer", "Aurek-Besh", "Avesta", "Keble",
-    "Mongolian", "Oriya", "Sylheti", "Syriac_(Serto)", "ULOG",
+  "Angelic",
+  "Atemayar_Qelisayer",
+  "Aurek-Besh",
+  "Avesta",
+  "Keble",
+  "Mongolian",
+  "Oriya",
+  "Sylheti",
+  "Syriac_(Serto)",
+  "ULOG",
 )
 # The evaluation alphabets of Lake's 20 official runs.
 TEST_ALPHABETS = (
-    "Atlantean", "Ge_ez", "Glagolitic", "Gurmukhi", "Kannada", "Malayalam",
-    "Manipuri", "Old_Church_Slavonic_(Cyrillic)", "Tengwar", "Tibetan",
+  "Atlantean",
+  "Ge_ez",
+  "Glagolitic",
+  "Gurmukhi",
+  "Kannada",
+  "Malayalam",
+  "Manipuri",
+  "Old_Church_Slavonic_(Cyrillic)",
+  "Tengwar",
+  "Tibetan",
 )
 
 
@@ -102,5 +118,3 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.mhd_baseline = True  # the official demo's baseline on Lake's runs (about 20 s).
   c.eval.batch_size = 256  # images per encoder call.
   return c
-
-

@@ -30,19 +30,36 @@ BASELINES = {"pixel_1nn": oneshot.pixel_scorer}
 
 def _result(correct: int, total: int) -> dict:
   acc = 100.0 * correct / total if total else float("nan")
-  return {"accuracy": acc, "ci95": list(oneshot.accuracy_ci(correct, total)), "correct": int(correct),
-          "total": int(total)}
+  return {
+    "accuracy": acc,
+    "ci95": list(oneshot.accuracy_ci(correct, total)),
+    "correct": int(correct),
+    "total": int(total),
+  }
 
 
 def sweep_tasks(chars: loader.CharacterArray, ways, protocols, shots: int, num_tasks: int, seed: int) -> list:
   """The (tasks, spec) of every protocol x N of a sweep, each from its own seed."""
-  return [oneshot.make_tasks(chars.alphabets, len(chars.drawers), protocol, n, shots, num_tasks,
-                             seed=seed * 1000 + pi * 100 + n)
-          for pi, protocol in enumerate(protocols) for n in ways]
+  return [
+    oneshot.make_tasks(
+      chars.alphabets, len(chars.drawers), protocol, n, shots, num_tasks, seed=seed * 1000 + pi * 100 + n
+    )
+    for pi, protocol in enumerate(protocols)
+    for n in ways
+  ]
 
 
-def nway_accuracy(scorer: oneshot.Scorer, chars: loader.CharacterArray, set_name: str, ways, protocols,
-          shots: int, num_tasks: int, seed: int, batch_size: int = 256) -> tuple[list[dict], int]:
+def nway_accuracy(
+  scorer: oneshot.Scorer,
+  chars: loader.CharacterArray,
+  set_name: str,
+  ways,
+  protocols,
+  shots: int,
+  num_tasks: int,
+  seed: int,
+  batch_size: int = 256,
+) -> tuple[list[dict], int]:
   """Accuracy of `scorer` on N-way k-shot tasks for every N and protocol.
 
   Returns (rows, encoder passes); every referenced image is embedded once.
@@ -53,11 +70,19 @@ def nway_accuracy(scorer: oneshot.Scorer, chars: loader.CharacterArray, set_name
   rows = []
   for tasks, spec in specs:
     preds = oneshot.predict(scorer, table, remap, tasks)
-    rows.append({
-        "set": set_name, "scorer": scorer.name, "protocol": spec.protocol, "n_way": spec.n_way,
-        "shots": spec.shots, "num_tasks": spec.num_tasks, "eligible_alphabets": spec.eligible_alphabets,
-        "chance": 100.0 / spec.n_way, **_result(int(np.sum(preds == tasks.target)), spec.num_tasks),
-    })
+    rows.append(
+      {
+        "set": set_name,
+        "scorer": scorer.name,
+        "protocol": spec.protocol,
+        "n_way": spec.n_way,
+        "shots": spec.shots,
+        "num_tasks": spec.num_tasks,
+        "eligible_alphabets": spec.eligible_alphabets,
+        "chance": 100.0 / spec.n_way,
+        **_result(int(np.sum(preds == tasks.target)), spec.num_tasks),
+      }
+    )
   return rows, passes
 
 
@@ -89,18 +114,18 @@ def verification(scorer, chars, cfg) -> dict:
   p, _ = pair_probabilities(scorer, chars, a, b, cfg.batch_size)
   correct = verification_correct(p, y).reshape(nb, per)
   out["matlab"] = {
-      "protocol": f"{nb} batches x {per} balanced random pairs, threshold 0.5",
-      "batch_accuracy": (100.0 * correct.mean(axis=1)).tolist(),
-      **_result(int(correct.sum()), nb * per),
+    "protocol": f"{nb} batches x {per} balanced random pairs, threshold 0.5",
+    "batch_accuracy": (100.0 * correct.mean(axis=1)).tolist(),
+    **_result(int(correct.sum()), nb * per),
   }
   a, b, y = verification_pairs(chars, cfg.verification_pairs, cfg.seed + 2)
   p, passes = pair_probabilities(scorer, chars, a, b, cfg.batch_size)
   out["fixed"] = {
-      "protocol": f"{cfg.verification_pairs} balanced random pairs (seed {cfg.seed + 2}), threshold 0.5",
-      "encoder_passes": passes, **_result(int(np.sum(verification_correct(p, y))), len(y)),
+    "protocol": f"{cfg.verification_pairs} balanced random pairs (seed {cfg.seed + 2}), threshold 0.5",
+    "encoder_passes": passes,
+    **_result(int(np.sum(verification_correct(p, y))), len(y)),
   }
-  out["examples"] = {"a": a[:10].tolist(), "b": b[:10].tolist(), "target": y[:10].tolist(),
-                     "score": p[:10].tolist()}
+  out["examples"] = {"a": a[:10].tolist(), "b": b[:10].tolist(), "target": y[:10].tolist(), "score": p[:10].tolist()}
   return out
 
 
@@ -121,21 +146,27 @@ def _lake_result(runs, preds, **extra) -> dict:
   errors = lake_runs.error_rates(runs, preds)
   correct = int(sum(np.sum(p == r.answer) for r, p in zip(runs, preds)))
   total = sum(len(r.answer) for r in runs)
-  return {"error": float(errors.mean()), "per_run_error": errors.tolist(), **_result(correct, total),
-          **extra}
+  return {"error": float(errors.mean()), "per_run_error": errors.tolist(), **_result(correct, total), **extra}
 
 
 def lake_evaluation(scorers, config) -> dict:
   """Scores every scorer (and optionally the MHD baseline) on Lake's 20 runs."""
   try:
-    path = lake_runs.find_runs_zip(config.eval.lake_runs, config.data.manual_dir,
-                                   config.data.data_dir or os.path.expanduser("~/tensorflow_datasets"))
+    path = lake_runs.find_runs_zip(
+      config.eval.lake_runs, config.data.manual_dir, config.data.data_dir or os.path.expanduser("~/tensorflow_datasets")
+    )
     runs = lake_runs.load_runs(path)
   except OmniglotDataError as e:
     logging.warning("skipping Lake's runs: %s", e)
     return {"skipped": str(e)}
-  out = {"protocol": "lake_official_20_runs (20-way within-alphabet one-shot, 20 runs x 20 items)",
-         "zip": os.path.abspath(path), "n_way": 20, "num_runs": len(runs), "chance": 5.0, "results": {}}
+  out = {
+    "protocol": "lake_official_20_runs (20-way within-alphabet one-shot, 20 runs x 20 items)",
+    "zip": os.path.abspath(path),
+    "n_way": 20,
+    "num_runs": len(runs),
+    "chance": 5.0,
+    "results": {},
+  }
   for s in scorers:
     out["results"][s.name] = score_lake_runs(s, runs, config.model.image_size, config.eval.batch_size)
   if config.eval.mhd_baseline:
@@ -150,9 +181,14 @@ def load_eval_characters(config, which: str) -> loader.CharacterArray:
     split, alphabets, drawers = e.split, e.alphabets, e.drawers
   else:
     split, alphabets, drawers = d.train_split, d.train_alphabets, d.train_drawers
-  return loader.load_characters(split, alphabets=alphabets, drawers=drawers,
-                                image_size=config.model.image_size, data_dir=d.data_dir,
-                                manual_dir=d.manual_dir)
+  return loader.load_characters(
+    split,
+    alphabets=alphabets,
+    drawers=drawers,
+    image_size=config.model.image_size,
+    data_dir=d.data_dir,
+    manual_dir=d.manual_dir,
+  )
 
 
 def evaluate_params(config: ml_collections.ConfigDict, params):
@@ -161,11 +197,15 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   t0 = time.time()
   model_s = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
   scorers = [model_s] + [BASELINES[name]() for name in e.baselines]
-  results = {"protocols": {
+  results = {
+    "protocols": {
       oneshot.WITHIN_ALPHABET: "all N candidates from one alphabet (Lake's benchmark); alphabets"
-                               " with fewer than N characters are skipped",
-      oneshot.ACROSS_ALPHABET: "candidates drawn from the whole set of characters"},
-      "one_shot": [], "encoder_passes": {}}
+      " with fewer than N characters are skipped",
+      oneshot.ACROSS_ALPHABET: "candidates drawn from the whole set of characters",
+    },
+    "one_shot": [],
+    "encoder_passes": {},
+  }
   ev = load_eval_characters(config, "evaluation")
   sets = [("evaluation", ev, scorers)]
   if e.train_alphabet_tasks:
@@ -173,8 +213,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   for set_name, chars, set_scorers in sets:
     for s in set_scorers:
       logging.info("one-shot sweep: %s on %s (%d characters)", s.name, set_name, chars.num_characters)
-      rows, passes = nway_accuracy(s, chars, set_name, e.ways, e.protocols, e.shots, e.num_tasks, e.seed,
-                           e.batch_size)
+      rows, passes = nway_accuracy(s, chars, set_name, e.ways, e.protocols, e.shots, e.num_tasks, e.seed, e.batch_size)
       results["one_shot"] += rows
       results["encoder_passes"][f"{set_name}/{s.name}"] = passes
   results["verification"] = verification(model_s, ev, e)
@@ -194,8 +233,9 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str, params=Non
   figures.plot_accuracy_vs_n(results["one_shot"], os.path.join(workdir, "accuracy_vs_n.png"))
   ex = results["verification"]["examples"]
   flat = ev.images.reshape((-1,) + ev.images.shape[2:])
-  figures.plot_test_pairs(flat[ex["a"]], flat[ex["b"]], ex["target"], ex["score"],
-                          os.path.join(workdir, "test_pairs.png"))
+  figures.plot_test_pairs(
+    flat[ex["a"]], flat[ex["b"]], ex["target"], ex["score"], os.path.join(workdir, "test_pairs.png")
+  )
   print(summary_table(results))
   return results
 
@@ -218,8 +258,7 @@ def summary_table(results: dict) -> str:
   else:
     lines.append(f"Lake's runs skipped: {lake.get('skipped')}")
   v = results["verification"]
-  lines.append(f"Verification: MATLAB protocol {_fmt(v['matlab'])}; {v['fixed']['total']} pairs"
-               f" {_fmt(v['fixed'])}")
+  lines.append(f"Verification: MATLAB protocol {_fmt(v['matlab'])}; {v['fixed']['total']} pairs {_fmt(v['fixed'])}")
   lines.append("One-shot sweep, accuracy % [95% CI]:")
   header = f"  {'set':<16} {'protocol':<16} {'N':>3} {'k':>2} {'tasks':>5}  {'model':<22} {'pixel 1-NN':<22} chance"
   lines.append(header)
@@ -228,6 +267,8 @@ def summary_table(results: dict) -> str:
     keyed.setdefault((r["set"], r["protocol"], r["n_way"], r["shots"]), {})[r["scorer"]] = r
   for (set_name, protocol, n, k), by in keyed.items():
     tasks = max(r["num_tasks"] for r in by.values())
-    lines.append(f"  {set_name:<16} {protocol:<16} {n:>3} {k:>2} {tasks:>5}  {_fmt(by.get('model')):<22}"
-                 f" {_fmt(by.get('pixel_1nn')):<22} {100.0 / n:5.1f}")
+    lines.append(
+      f"  {set_name:<16} {protocol:<16} {n:>3} {k:>2} {tasks:>5}  {_fmt(by.get('model')):<22}"
+      f" {_fmt(by.get('pixel_1nn')):<22} {100.0 / n:5.1f}"
+    )
   return "\n".join(lines)

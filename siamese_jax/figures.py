@@ -18,9 +18,9 @@ def _pyplot():
 
 # (set, scorer) -> legend label and style.
 _LINES = {
-    ("evaluation", "model"): ("model, evaluation alphabets", "-o"),
-    ("train_alphabets", "model"): ("model, training alphabets", "--s"),
-    ("evaluation", "pixel_1nn"): ("pixel 1-NN, evaluation alphabets", ":^"),
+  ("evaluation", "model"): ("model, evaluation alphabets", "-o"),
+  ("train_alphabets", "model"): ("model, training alphabets", "--s"),
+  ("evaluation", "pixel_1nn"): ("pixel 1-NN, evaluation alphabets", ":^"),
 }
 
 
@@ -32,8 +32,11 @@ def plot_accuracy_vs_n(rows: list[dict], path: str) -> str:
   for ax, protocol in zip(axes[0], protocols):
     ns = sorted({r["n_way"] for r in rows if r["protocol"] == protocol})
     for (set_name, scorer), (label, style) in _LINES.items():
-      pts = [r for r in rows if r["protocol"] == protocol and r["set"] == set_name
-             and r["scorer"] == scorer and r["num_tasks"] > 0]
+      pts = [
+        r
+        for r in rows
+        if r["protocol"] == protocol and r["set"] == set_name and r["scorer"] == scorer and r["num_tasks"] > 0
+      ]
       if not pts:
         continue
       x = np.array([r["n_way"] for r in pts])
@@ -70,8 +73,9 @@ def plot_test_pairs(images_a, images_b, targets, scores, path: str, threshold: f
       ax.set_yticks([])
     ok = pred == int(targets[i])
     axes[0, i].set_title(
-        f"target {'same' if targets[i] else 'diff'}\npred {'same' if pred else 'diff'}\n"
-        f"p={scores[i]:.2f}", fontsize=8, color="green" if ok else "red",
+      f"target {'same' if targets[i] else 'diff'}\npred {'same' if pred else 'diff'}\np={scores[i]:.2f}",
+      fontsize=8,
+      color="green" if ok else "red",
     )
   fig.suptitle("test pairs: target, prediction (threshold 0.5) and score")
   fig.tight_layout()

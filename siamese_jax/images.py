@@ -40,8 +40,10 @@ def to_gray_uint8(image: Any) -> np.ndarray:
   if arr.ndim == 3 and arr.shape[-1] == 1:
     arr = arr[..., 0]
   if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
-    raise ValueError(f"expected one image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {arr.shape}"
-                     " (a batch? pass a list of images)")
+    raise ValueError(
+      f"expected one image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {arr.shape}"
+      " (a batch? pass a list of images)"
+    )
   if arr.ndim != 2 and arr.ndim != 3:
     raise ValueError(f"expected one image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {arr.shape}")
   gray = _unit_range(arr)  # float in [0, 1], channels kept
@@ -134,6 +136,5 @@ def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int) ->
     images = [images]
   if not images:
     raise ValueError("no images given")
-  out = [loader.resize_images(_shrink(square(to_gray_uint8(img)))[None, :, :, None], image_size)[0]
-         for img in images]
+  out = [loader.resize_images(_shrink(square(to_gray_uint8(img)))[None, :, :, None], image_size)[0] for img in images]
   return np.stack(out)

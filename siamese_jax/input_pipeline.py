@@ -33,17 +33,30 @@ from siamese_jax.omniglot import loader
 
 def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool):
   """The training characters at the model's input size, with their rotations as new characters if asked."""
-  chars = loader.load_characters(data.train_split, alphabets=data.train_alphabets, drawers=data.train_drawers,
-                                 image_size=image_size, data_dir=data.data_dir, manual_dir=data.manual_dir)
+  chars = loader.load_characters(
+    data.train_split,
+    alphabets=data.train_alphabets,
+    drawers=data.train_drawers,
+    image_size=image_size,
+    data_dir=data.data_dir,
+    manual_dir=data.manual_dir,
+  )
   return augment.with_rotated_classes(chars) if class_rotations else chars
 
 
-def validation_characters(validation: ml_collections.ConfigDict, data: ml_collections.ConfigDict,
-                          image_size: int) -> loader.CharacterArray:
+def validation_characters(
+  validation: ml_collections.ConfigDict, data: ml_collections.ConfigDict, image_size: int
+) -> loader.CharacterArray:
   """The validation characters (alphabets and drawers of `validation`) at the model's input size."""
   v = validation
-  return loader.load_characters(v.split, alphabets=v.alphabets, drawers=v.drawers, image_size=image_size,
-                                data_dir=data.data_dir, manual_dir=data.manual_dir)
+  return loader.load_characters(
+    v.split,
+    alphabets=v.alphabets,
+    drawers=v.drawers,
+    image_size=image_size,
+    data_dir=data.data_dir,
+    manual_dir=data.manual_dir,
+  )
 
 
 def character_groups(chars) -> np.ndarray:
@@ -211,8 +224,8 @@ class PairMode:
 
 
 PAIR_MODES = {
-    "independent": PairMode(independent_batch, "pairs"),
-    "all_pairs": PairMode(group_batch, "all_pairs"),
+  "independent": PairMode(independent_batch, "pairs"),
+  "all_pairs": PairMode(group_batch, "all_pairs"),
 }
 
 

@@ -60,8 +60,7 @@ def find_runs_zip(path: str | None, manual_dir: str | None, cache_dir: str | Non
     data = urllib.request.urlopen(RUNS_URL, timeout=30).read()
   except OSError as e:
     raise OmniglotDataError(
-        f"could not download {RUNS_ZIP} ({e}); put it in the folder that"
-        " --config.data.manual_dir or OMNIGLOT_DIR names"
+      f"could not download {RUNS_ZIP} ({e}); put it in the folder that --config.data.manual_dir or OMNIGLOT_DIR names"
     ) from None
   if hashlib.sha256(data).hexdigest() != RUNS_SHA256:
     raise OmniglotDataError(f"downloaded {RUNS_ZIP} has the wrong checksum")

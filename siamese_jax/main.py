@@ -12,8 +12,12 @@ from siamese_jax import cli
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/koch.py:smoke.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
-flags.DEFINE_enum("mode", "train_and_eval", ["train_and_eval", "train", "eval"],
-                  "train_and_eval: train then evaluate; eval: evaluate a trained workdir.")
+flags.DEFINE_enum(
+  "mode",
+  "train_and_eval",
+  ["train_and_eval", "train", "eval"],
+  "train_and_eval: train then evaluate; eval: evaluate a trained workdir.",
+)
 flags.DEFINE_bool("allow_config_change", False, "Resume a workdir even though its recorded config differs.")
 flags.mark_flags_as_required(["config", "workdir"])
 

@@ -21,9 +21,7 @@ class MetricsWriter:
 
     self._active = jax.process_index() == 0
     self._path = os.path.join(workdir, METRICS_FILE)
-    self._tb = metric_writers.create_default_writer(
-        workdir, just_logging=not self._active, asynchronous=False
-    )
+    self._tb = metric_writers.create_default_writer(workdir, just_logging=not self._active, asynchronous=False)
     if hparams and self._active:
       self._tb.write_hparams({k: _hparam(v) for k, v in hparams.items()})
 

@@ -30,8 +30,8 @@ def feature_size(image_size: int, kernel_sizes) -> int:
     side = side - k + 1
     if side < 1:
       raise ValueError(
-          f"image_size {image_size} is too small for kernels {tuple(kernel_sizes)}"
-          f" (conv{i} gets a {side + k - 1}x{side + k - 1} input)"
+        f"image_size {image_size} is too small for kernels {tuple(kernel_sizes)}"
+        f" (conv{i} gets a {side + k - 1}x{side + k - 1} input)"
       )
     if i < len(kernel_sizes) - 1:
       side //= 2
@@ -46,13 +46,13 @@ DTYPES = ("float32", "bfloat16")  # compute dtypes (model.dtype)
 
 # init name -> (conv w std, conv b mean, conv b std, dense w std, dense b mean, dense b std)
 INITS = {
-    # The seed MATLAB example: every weight and bias N(0, 0.01).
-    "narrow_normal": (0.01, 0.0, 0.01, 0.01, 0.0, 0.01),
-    # Koch et al.: conv W N(0, 1e-2), biases N(0.5, 1e-2), dense W N(0, 2e-1).
-    "koch": (0.01, 0.5, 0.01, 0.2, 0.5, 0.01),
-    # He et al. for the ReLU convs (std sqrt(2 / fan_in)), LeCun for the dense layers
-    # (std sqrt(1 / fan_in)), zero biases: keeps the signal's scale through depth.
-    "he": None,
+  # The seed MATLAB example: every weight and bias N(0, 0.01).
+  "narrow_normal": (0.01, 0.0, 0.01, 0.01, 0.0, 0.01),
+  # Koch et al.: conv W N(0, 1e-2), biases N(0.5, 1e-2), dense W N(0, 2e-1).
+  "koch": (0.01, 0.5, 0.01, 0.2, 0.5, 0.01),
+  # He et al. for the ReLU convs (std sqrt(2 / fan_in)), LeCun for the dense layers
+  # (std sqrt(1 / fan_in)), zero biases: keeps the signal's scale through depth.
+  "he": None,
 }
 
 
@@ -73,8 +73,8 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   params, c_in = {}, 1
   for i, (c_out, k) in enumerate(zip(features, kernels)):
     params[f"conv{i}"] = {
-        "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, (2.0 / (k * k * c_in)) ** 0.5 if he else cw),
-        "b": _normal(keys[2 * i + 1], (c_out,), cbm, cbs),
+      "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, (2.0 / (k * k * c_in)) ** 0.5 if he else cw),
+      "b": _normal(keys[2 * i + 1], (c_out,), cbm, cbs),
     }
     if config.get("norm_groups", 0):
       groups = config.norm_groups  # the gain's shape [G, c_out / G] carries G
@@ -82,12 +82,12 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
     c_in = c_out
   flat = side * side * c_in
   params["embed"] = {
-      "w": _normal(keys[-4], (flat, config.embed_dim), 0.0, (1.0 / flat) ** 0.5 if he else dw),
-      "b": _normal(keys[-3], (config.embed_dim,), dbm, dbs),
+    "w": _normal(keys[-4], (flat, config.embed_dim), 0.0, (1.0 / flat) ** 0.5 if he else dw),
+    "b": _normal(keys[-3], (config.embed_dim,), dbm, dbs),
   }
   params["head"] = {
-      "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, (1.0 / config.embed_dim) ** 0.5 if he else dw),
-      "b": _normal(keys[-1], (1,), dbm, dbs),
+    "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, (1.0 / config.embed_dim) ** 0.5 if he else dw),
+    "b": _normal(keys[-1], (1,), dbm, dbs),
   }
   return params
 

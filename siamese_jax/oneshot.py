@@ -45,8 +45,13 @@ class TaskSpec:
 
 
 def make_tasks(
-    alphabets: np.ndarray, num_drawers: int, protocol: str, n_way: int, shots: int,
-    num_tasks: int, seed: int,
+  alphabets: np.ndarray,
+  num_drawers: int,
+  protocol: str,
+  n_way: int,
+  shots: int,
+  num_tasks: int,
+  seed: int,
 ) -> tuple[Tasks, TaskSpec]:
   """Draws `num_tasks` N-way k-shot tasks over characters with alphabet ids `alphabets` [C].
 
@@ -66,7 +71,9 @@ def make_tasks(
     pools = [np.flatnonzero(alphabets == a) for a, n in zip(ids, counts) if n >= n_way]
   else:
     pools = [np.arange(len(alphabets))] if len(alphabets) >= n_way else []
-  spec = TaskSpec(protocol, n_way, shots, num_tasks if pools else 0, len(pools) if protocol == WITHIN_ALPHABET else len(ids))
+  spec = TaskSpec(
+    protocol, n_way, shots, num_tasks if pools else 0, len(pools) if protocol == WITHIN_ALPHABET else len(ids)
+  )
   if not pools:
     empty = np.zeros((0,), np.int64)
     return Tasks(empty, np.zeros((0, n_way, shots), np.int64), empty, np.zeros((0, n_way), np.int64)), spec
@@ -107,9 +114,9 @@ def pixel_scorer() -> Scorer:
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   return Scorer(
-      name="pixel_1nn",
-      embed=lambda _, x: model.preprocess(x).reshape(x.shape[0], -1),
-      pair=lambda _, a, b: -jnp.sum((a - b) ** 2, axis=-1),
+    name="pixel_1nn",
+    embed=lambda _, x: model.preprocess(x).reshape(x.shape[0], -1),
+    pair=lambda _, a, b: -jnp.sum((a - b) ** 2, axis=-1),
   )
 
 
@@ -121,8 +128,9 @@ def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
   """
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
-  return Scorer(name="model", embed=_model_embed(jnp.dtype(dtype).name, conv_impl), pair=model.pair_logits,
-                params=params)
+  return Scorer(
+    name="model", embed=_model_embed(jnp.dtype(dtype).name, conv_impl), pair=model.pair_logits, params=params
+  )
 
 
 @functools.cache

@@ -42,8 +42,8 @@ def koch_momentum_schedule(start: float, final: float, steps_per_epoch: int, ram
 
 # Adam's learning-rate schedules: name -> (learning_rate, total_steps) -> schedule or constant.
 LR_SCHEDULES = {
-    "constant": lambda lr, total: lr,
-    "cosine": optax.cosine_decay_schedule,  # to 0 over all steps
+  "constant": lambda lr, total: lr,
+  "cosine": optax.cosine_decay_schedule,  # to 0 over all steps
 }
 
 
@@ -67,15 +67,14 @@ def koch_sgd(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> 
   moms = per_layer(train.momentum, names, "momentum")
   l2s = per_layer(train.l2, names, "l2")
   transforms = {
-      n: optax.chain(
-          optax.add_decayed_weights(l2s[n]),
-          optax.inject_hyperparams(optax.sgd)(
-              learning_rate=koch_lr_schedule(lrs[n], steps_per_epoch, train.lr_decay),
-              momentum=koch_momentum_schedule(train.momentum_start, moms[n], steps_per_epoch,
-                                              train.momentum_epochs),
-          ),
-      )
-      for n in names
+    n: optax.chain(
+      optax.add_decayed_weights(l2s[n]),
+      optax.inject_hyperparams(optax.sgd)(
+        learning_rate=koch_lr_schedule(lrs[n], steps_per_epoch, train.lr_decay),
+        momentum=koch_momentum_schedule(train.momentum_start, moms[n], steps_per_epoch, train.momentum_epochs),
+      ),
+    )
+    for n in names
   }
   labels = {n: jax.tree_util.tree_map(lambda _, n=n: n, params[n]) for n in params}
   return optax.multi_transform(transforms, labels)

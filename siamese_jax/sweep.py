@@ -71,13 +71,13 @@ def load_sweep(path: str) -> dict[str, Any]:
   if not hasattr(module, "CONFIG") or not (hasattr(module, "get_sweep") or hasattr(module, "SPACE")):
     raise SweepError(f"{path} must define CONFIG and get_sweep() or SPACE")
   s = {
-      "config": module.CONFIG,
-      "search": getattr(module, "SEARCH", "grid" if hasattr(module, "get_sweep") else "random"),
-      "space": getattr(module, "SPACE", None),
-      "num_samples": int(getattr(module, "NUM_SAMPLES", 8)),
-      "seeds": int(getattr(module, "SEEDS", 1)),
-      "scheduler": getattr(module, "SCHEDULER", None),
-      "resources": {"cpu": 1, "gpu": 0, **getattr(module, "RESOURCES", {})},
+    "config": module.CONFIG,
+    "search": getattr(module, "SEARCH", "grid" if hasattr(module, "get_sweep") else "random"),
+    "space": getattr(module, "SPACE", None),
+    "num_samples": int(getattr(module, "NUM_SAMPLES", 8)),
+    "seeds": int(getattr(module, "SEEDS", 1)),
+    "scheduler": getattr(module, "SCHEDULER", None),
+    "resources": {"cpu": 1, "gpu": 0, **getattr(module, "RESOURCES", {})},
   }
   if s["search"] not in SEARCHERS:
     raise SweepError(f"{path}: SEARCH={s['search']!r}; choose from {list(SEARCHERS)}")
@@ -180,9 +180,12 @@ def trial_env(cpus: float, gpus: float) -> dict[str, str]:
   """Environment for JAX in a Ray worker: XLA's CPU threads = the trial's CPUs; no GPU for a CPU trial;
   no preallocation (and a memory cap) for a fractional GPU."""
   threads = max(1, int(cpus))
-  env = {"XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
-                      f" intra_op_parallelism_threads={threads}",
-         "OMP_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
+  env = {
+    "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
+    f" intra_op_parallelism_threads={threads}",
+    "OMP_NUM_THREADS": str(threads),
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+  }
   if not gpus:
     env["JAX_PLATFORMS"] = "cpu"
   elif gpus < 1:
@@ -218,8 +221,11 @@ def run_trial(tune_config: dict, config_arg: str, sweep_dir: str, extra: dict):
   config = build_config(config_arg, {**overrides, **extra}, seed)
   if overrides.get("_mode") == "eval":
     source = overrides["_from"]
-    results = evaluate.evaluate_workdir(workdir.with_recorded_model(config, source), wd,
-                                        params=workdir.load_params(source, workdir.read_config(source).model))
+    results = evaluate.evaluate_workdir(
+      workdir.with_recorded_model(config, source),
+      wd,
+      params=workdir.load_params(source, workdir.read_config(source).model),
+    )
     _mark_done(wd)
     tune.report(_eval_figures(results))
     return
@@ -272,9 +278,18 @@ def plan(sweep: dict, seeds: int) -> list[tuple[dict[str, Any], int]]:
   return [(m, s) for m in members for s in range(seeds if not m.get("_mode") else 1)]
 
 
-def run_sweep(sweep_file: str, workdir: str, seeds: int | None = None, resources: dict | None = None,
-              address: str | None = None, storage: str | None = None, max_concurrent: int = 0,
-              retry_failed: bool = False, evaluate_winner: bool = True, log=print) -> list[dict]:
+def run_sweep(
+  sweep_file: str,
+  workdir: str,
+  seeds: int | None = None,
+  resources: dict | None = None,
+  address: str | None = None,
+  storage: str | None = None,
+  max_concurrent: int = 0,
+  retry_failed: bool = False,
+  evaluate_winner: bool = True,
+  log=print,
+) -> list[dict]:
   """Runs (or resumes) a sweep with Ray Tune; writes the summary; returns one row per trial."""
   import ray  # pylint: disable=g-import-not-at-top
   from ray import tune  # pylint: disable=g-import-not-at-top
@@ -288,23 +303,33 @@ def run_sweep(sweep_file: str, workdir: str, seeds: int | None = None, resources
   name = os.path.basename(workdir) + "_tune" if storage == os.path.dirname(workdir) else os.path.basename(workdir)
   if not ray.is_initialized():
     env = trial_env(res["cpu"], res["gpu"])
-    kwargs = {"address": address} if address else {"num_cpus": os.cpu_count(), "include_dashboard": False,
-                                                  "object_store_memory": 256 << 20}
+    kwargs = (
+      {"address": address}
+      if address
+      else {"num_cpus": os.cpu_count(), "include_dashboard": False, "object_store_memory": 256 << 20}
+    )
     ray.init(runtime_env={"env_vars": env}, log_to_driver=False, **kwargs)
   trainable = tune.with_resources(
-      tune.with_parameters(run_trial, config_arg=_absolute(sweep["config"]), sweep_dir=workdir, extra={}),
-      {"cpu": res["cpu"], "gpu": res["gpu"]})
+    tune.with_parameters(run_trial, config_arg=_absolute(sweep["config"]), sweep_dir=workdir, extra={}),
+    {"cpu": res["cpu"], "gpu": res["gpu"]},
+  )
   path = os.path.join(storage, name)
   if tune.Tuner.can_restore(path):
     log(f"resuming the sweep in {path}")
     tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=retry_failed)
   else:
-    tuner = tune.Tuner(trainable, param_space=_param_space(sweep, seeds),
-                       tune_config=_tune_config(sweep, seeds, max_concurrent),
-                       run_config=tune.RunConfig(name=name, storage_path=storage,
-                                                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                                                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                                 verbose=1))
+    tuner = tune.Tuner(
+      trainable,
+      param_space=_param_space(sweep, seeds),
+      tune_config=_tune_config(sweep, seeds, max_concurrent),
+      run_config=tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        verbose=1,
+      ),
+    )
   results = tuner.fit()
   rows = [_row(r, workdir) for r in results]
   write_summary(rows, workdir, evaluate_winner=evaluate_winner, config_arg=sweep["config"], log=log)
@@ -330,9 +355,11 @@ def _tune_config(sweep: dict, seeds: int, max_concurrent: int):
   from ray import tune  # pylint: disable=g-import-not-at-top
   from ray.tune import schedulers  # pylint: disable=g-import-not-at-top
 
-  scheduler = {None: None,
-               "asha": lambda: schedulers.ASHAScheduler(time_attr="epoch", grace_period=1, reduction_factor=2),
-               "median": lambda: schedulers.MedianStoppingRule(time_attr="epoch", grace_period=1)}[sweep["scheduler"]]
+  scheduler = {
+    None: None,
+    "asha": lambda: schedulers.ASHAScheduler(time_attr="epoch", grace_period=1, reduction_factor=2),
+    "median": lambda: schedulers.MedianStoppingRule(time_attr="epoch", grace_period=1),
+  }[sweep["scheduler"]]
   search_alg, num_samples = None, 1
   if sweep["search"] == "optuna":
     from ray.tune.search import Repeater  # pylint: disable=g-import-not-at-top
@@ -340,9 +367,14 @@ def _tune_config(sweep: dict, seeds: int, max_concurrent: int):
 
     search_alg = Repeater(OptunaSearch(seed=0), repeat=seeds, set_index=True)
     num_samples = sweep["num_samples"] * seeds
-  return tune.TuneConfig(metric=METRIC, mode="max", scheduler=scheduler() if scheduler else None,
-                         search_alg=search_alg, num_samples=num_samples,
-                         max_concurrent_trials=max_concurrent or None)
+  return tune.TuneConfig(
+    metric=METRIC,
+    mode="max",
+    scheduler=scheduler() if scheduler else None,
+    search_alg=search_alg,
+    num_samples=num_samples,
+    max_concurrent_trials=max_concurrent or None,
+  )
 
 
 def _row(result, workdir: str) -> dict:
@@ -358,9 +390,18 @@ def _row(result, workdir: str) -> dict:
     state, error = "finished", ""
   else:
     state, error = "stopped early", ""
-  return {"trial": os.path.basename(wd), "workdir": wd, "overrides": overrides, "seed": seed, "state": state,
-          "epochs": len(curve), "best_val": max(curve) if curve else float("nan"), "curve": curve, "error": error,
-          "eval": dict(result.metrics or {}) if overrides.get("_mode") == "eval" else None}
+  return {
+    "trial": os.path.basename(wd),
+    "workdir": wd,
+    "overrides": overrides,
+    "seed": seed,
+    "state": state,
+    "epochs": len(curve),
+    "best_val": max(curve) if curve else float("nan"),
+    "curve": curve,
+    "error": error,
+    "eval": dict(result.metrics or {}) if overrides.get("_mode") == "eval" else None,
+  }
 
 
 def rank(rows: list[dict]) -> list[dict]:
@@ -372,40 +413,69 @@ def rank(rows: list[dict]) -> list[dict]:
   out = []
   for key, rs in groups.items():
     vals = [r["best_val"] for r in rs]
-    out.append({"overrides": json.loads(key), "mean_val": statistics.fmean(vals),
-                "sd_val": statistics.stdev(vals) if len(vals) > 1 else float("nan"), "seeds": len(vals),
-                "finished": sum(r["state"] == "finished" for r in rs), "trials": rs})
+    out.append(
+      {
+        "overrides": json.loads(key),
+        "mean_val": statistics.fmean(vals),
+        "sd_val": statistics.stdev(vals) if len(vals) > 1 else float("nan"),
+        "seeds": len(vals),
+        "finished": sum(r["state"] == "finished" for r in rs),
+        "trials": rs,
+      }
+    )
   return sorted(out, key=lambda g: -g["mean_val"])
 
 
-def write_summary(rows: list[dict], workdir: str, evaluate_winner: bool = True, config_arg: str = "",
-                  log=print) -> None:
+def write_summary(
+  rows: list[dict], workdir: str, evaluate_winner: bool = True, config_arg: str = "", log=print
+) -> None:
   """sweep_results.{md,csv} and sweep_validation.png (validation only); sweep_test.md for the winner."""
   ranked = rank(rows)
-  lines = ["# Sweep results: ranked by validation only", "",
-           "Mean best-epoch validation accuracy (20-way within-alphabet, validation alphabets) over seeds.", "",
-           "| rank | overrides | validation % mean | sd | seeds | finished |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+  lines = [
+    "# Sweep results: ranked by validation only",
+    "",
+    "Mean best-epoch validation accuracy (20-way within-alphabet, validation alphabets) over seeds.",
+    "",
+    "| rank | overrides | validation % mean | sd | seeds | finished |",
+    "| ---: | --- | ---: | ---: | ---: | ---: |",
+  ]
   for i, g in enumerate(ranked, 1):
-    lines.append(f"| {i} | `{_show(g['overrides'])}` | {g['mean_val']:.2f} | {g['sd_val']:.2f} | {g['seeds']} |"
-                 f" {g['finished']} |")
+    lines.append(
+      f"| {i} | `{_show(g['overrides'])}` | {g['mean_val']:.2f} | {g['sd_val']:.2f} | {g['seeds']} | {g['finished']} |"
+    )
   lines += ["", "| trial | state | epochs | best validation % | error |", "| --- | --- | ---: | ---: | --- |"]
   for r in sorted(rows, key=lambda r: r["trial"]):
     lines.append(f"| {r['trial']} | {r['state']} | {r['epochs']} | {r['best_val']:.2f} | {r['error']} |")
   evals = [r for r in rows if r["eval"]]
   if evals:
     keys = sorted({k for r in evals for k in r["eval"] if k.endswith("shot") or k == "lake_accuracy"})
-    lines += ["", "Evaluation-only members (trained workdirs, no choice made):", "",
-              "| trial | " + " | ".join(keys) + " |", "| --- |" + " ---: |" * len(keys)]
-    lines += [f"| {r['trial']} | " + " | ".join(f"{r['eval'].get(k, float('nan')):.2f}" for k in keys) + " |"
-              for r in evals]
+    lines += [
+      "",
+      "Evaluation-only members (trained workdirs, no choice made):",
+      "",
+      "| trial | " + " | ".join(keys) + " |",
+      "| --- |" + " ---: |" * len(keys),
+    ]
+    lines += [
+      f"| {r['trial']} | " + " | ".join(f"{r['eval'].get(k, float('nan')):.2f}" for k in keys) + " |" for r in evals
+    ]
   with open(os.path.join(workdir, "sweep_results.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   with open(os.path.join(workdir, "sweep_results.csv"), "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(["trial", "overrides", "seed", "state", "epochs", "best_val", "error"])
     for r in rows:
-      w.writerow([r["trial"], json.dumps(r["overrides"], sort_keys=True), r["seed"], r["state"], r["epochs"],
-                  f"{r['best_val']:.4f}", r["error"]])
+      w.writerow(
+        [
+          r["trial"],
+          json.dumps(r["overrides"], sort_keys=True),
+          r["seed"],
+          r["state"],
+          r["epochs"],
+          f"{r['best_val']:.4f}",
+          r["error"],
+        ]
+      )
   _plot_curves(rows, os.path.join(workdir, "sweep_validation.png"))
   log("\n".join(lines))
   if ranked and evaluate_winner:
@@ -442,23 +512,34 @@ def _evaluate_winner(group: dict, workdir: str, log) -> None:
   from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top
   from siamese_jax import workdir as workdir_lib
 
-  lines = ["# Test metrics of the chosen configuration", "",
-           "These were computed after the choice, for the configuration ranked first by validation in",
-           "sweep_results.md; they played no part in choosing it.", "",
-           f"Configuration: `{_show(group['overrides'])}`", "", "| trial | metric | accuracy % |", "| --- | --- | ---: |"]
+  lines = [
+    "# Test metrics of the chosen configuration",
+    "",
+    "These were computed after the choice, for the configuration ranked first by validation in",
+    "sweep_results.md; they played no part in choosing it.",
+    "",
+    f"Configuration: `{_show(group['overrides'])}`",
+    "",
+    "| trial | metric | accuracy % |",
+    "| --- | --- | ---: |",
+  ]
   for r in group["trials"]:
     if r["state"] == "failed":
       continue
     config = workdir_lib.read_config(r["workdir"])
     results = evaluate.evaluate_workdir(config, r["workdir"])
-    lines += [f"| {r['trial']} | {k} | {v:.2f} |" for k, v in _eval_figures(results).items()
-              if k.startswith("lake") or "_20way_" in k]
+    lines += [
+      f"| {r['trial']} | {k} | {v:.2f} |"
+      for k, v in _eval_figures(results).items()
+      if k.startswith("lake") or "_20way_" in k
+    ]
   with open(os.path.join(workdir, "sweep_test.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   log("\n".join(lines))
 
 
 # --- command line --------------------------------------------------------------------------------------
+
 
 def main(argv):
   del argv
@@ -471,18 +552,31 @@ def main(argv):
       res = {**sweep["resources"], **resources}
       trials = plan(sweep, FLAGS.seeds or sweep["seeds"])
       if trials is None:
-        print(f"optuna search over {sweep['space']}: {sweep['num_samples']} samples x {FLAGS.seeds or sweep['seeds']}"
-              f" seeds, each {res}")
+        print(
+          f"optuna search over {sweep['space']}: {sweep['num_samples']} samples x {FLAGS.seeds or sweep['seeds']}"
+          f" seeds, each {res}"
+        )
       for overrides, seed in trials or []:
         print(f"{trial_name(overrides, seed)}  {sweep['config']}  {_show(overrides)}  seed={seed}  resources={res}")
       return
-    rows = run_sweep(FLAGS.sweep, FLAGS.workdir, FLAGS.seeds, resources, FLAGS.address, FLAGS.storage,
-                     FLAGS.max_concurrent, FLAGS.retry_failed, FLAGS.evaluate_winner)
+    rows = run_sweep(
+      FLAGS.sweep,
+      FLAGS.workdir,
+      FLAGS.seeds,
+      resources,
+      FLAGS.address,
+      FLAGS.storage,
+      FLAGS.max_concurrent,
+      FLAGS.retry_failed,
+      FLAGS.evaluate_winner,
+    )
   except SweepError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   failed = [r for r in rows if r["state"] == "failed"]
-  print(f"{len(rows)} trials: {len(rows) - len(failed)} ran, {len(failed)} failed; see {FLAGS.workdir}/sweep_results.md")
+  print(
+    f"{len(rows)} trials: {len(rows) - len(failed)} ran, {len(failed)} failed; see {FLAGS.workdir}/sweep_results.md"
+  )
 
 
 def define_flags() -> None:
@@ -490,8 +584,9 @@ def define_flags() -> None:
   flags.DEFINE_string("sweep", None, "A sweep file (see experiments/).")
   flags.DEFINE_string("workdir", None, "The sweep's directory: trials/<name>/ per trial, the summary files.")
   flags.DEFINE_string("address", None, "A Ray cluster: 'auto' or HOST:PORT; default: Ray in this process.")
-  flags.DEFINE_string("storage", None, "Tune's experiment storage (a path or URI every node sees; default: beside "
-                      "--workdir).")
+  flags.DEFINE_string(
+    "storage", None, "Tune's experiment storage (a path or URI every node sees; default: beside --workdir)."
+  )
   flags.DEFINE_integer("seeds", None, "Seeds per configuration (default: the sweep file's SEEDS, else 1).")
   flags.DEFINE_float("cpus_per_trial", None, "CPUs per trial (default: the sweep file's RESOURCES, else 1).")
   flags.DEFINE_float("gpus_per_trial", None, "GPUs per trial; a fraction packs several trials on one GPU.")

@@ -51,8 +51,14 @@ def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.Gradie
   init_key, key = jax.random.split(key)
   params = model.init(init_key, config.model)
   optimizer = optim.make_optimizer(config.train, params, steps_per_epoch(config.train))
-  state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),
-                     key=key, best_val=jnp.array(-1.0, jnp.float32), best_epoch=jnp.zeros((), jnp.int32))
+  state = TrainState(
+    step=jnp.zeros((), jnp.int32),
+    params=params,
+    opt_state=optimizer.init(params),
+    key=key,
+    best_val=jnp.array(-1.0, jnp.float32),
+    best_epoch=jnp.zeros((), jnp.int32),
+  )
   return state, optimizer
 
 
@@ -129,8 +135,9 @@ class Progress:
       self.bar.update(step - self.last_step)
       self.bar.set_postfix(loss=f"{loss:.4f}", pairs_s=f"{rate * self.batch:.0f}")
     else:
-      logging.info("step %d/%d  loss %.4f  %.1f pairs/s  ETA %s",
-                   step, self.total, loss, rate * self.batch, _format_eta(eta))
+      logging.info(
+        "step %d/%d  loss %.4f  %.1f pairs/s  ETA %s", step, self.total, loss, rate * self.batch, _format_eta(eta)
+      )
     self.last_step, self.last_time = step, now
     return rate * self.batch
 
@@ -146,13 +153,17 @@ def validation_metrics(config, params, chars: loader.CharacterArray) -> dict[str
 
   v = config.validation
   scorer = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
-  rows, _ = evaluate.nway_accuracy(scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1,
-                           v.num_tasks, v.seed, config.eval.batch_size)
+  rows, _ = evaluate.nway_accuracy(
+    scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1, v.num_tasks, v.seed, config.eval.batch_size
+  )
   if rows[0]["num_tasks"] == 0:
     raise config_check.ConfigError(f"config.validation.n_way: no validation alphabet has {v.n_way} characters")
   a, b, y = evaluate.verification_pairs(chars, v.verification_pairs, v.seed)
   p, _ = evaluate.pair_probabilities(scorer, chars, a, b, config.eval.batch_size)
-  return {"val_one_shot": rows[0]["accuracy"], "val_verification": 100.0 * float(np.mean(evaluate.verification_correct(p, y)))}
+  return {
+    "val_one_shot": rows[0]["accuracy"],
+    "val_verification": 100.0 * float(np.mean(evaluate.verification_correct(p, y))),
+  }
 
 
 def early_stopping(best_val: float, best_epoch: int, val: float, epoch: int, patience: int):
@@ -168,8 +179,10 @@ class Interrupted(Exception):
   """Training stopped on SIGTERM or SIGINT after writing a checkpoint."""
 
   def __init__(self, signum: int, step: int):
-    super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint saved."
-                     " Run the same command again to resume.")
+    super().__init__(
+      f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint saved."
+      " Run the same command again to resume."
+    )
     self.signum, self.step = signum, step
 
 
@@ -189,8 +202,7 @@ class _StopSignals:
     del frame
     if self.signum is not None:  # A second signal: give up at once.
       raise KeyboardInterrupt
-    logging.warning("received %s: finishing the current step and writing a checkpoint",
-                    signal.Signals(signum).name)
+    logging.warning("received %s: finishing the current step and writing a checkpoint", signal.Signals(signum).name)
     self.signum = signum
 
   def __exit__(self, *exc):
@@ -206,13 +218,15 @@ def _guard_finite(pending: list, step: int, mngr) -> float:
   if len(bad):
     first = step - len(pending) + 1 + int(bad[0])
     raise FloatingPointError(
-        f"non-finite loss ({losses[bad[0]]}) or gradient norm ({norms[bad[0]]}) at step {first};"
-        f" the last good checkpoint (step {mngr.latest_step()}) is kept")
+      f"non-finite loss ({losses[bad[0]]}) or gradient norm ({norms[bad[0]]}) at step {first};"
+      f" the last good checkpoint (step {mngr.latest_step()}) is kept"
+    )
   return float(losses.mean())
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False,
-          mesh=None, on_epoch=None) -> tuple[TrainState, model.Params]:
+def train(
+  config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False, mesh=None, on_epoch=None
+) -> tuple[TrainState, model.Params]:
   """Trains, resuming from the latest checkpoint in workdir.
 
   Returns the final state and the parameters to evaluate: the best by validation
@@ -237,11 +251,20 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   if jax.process_index() == 0:
     workdir_lib.write_config(config, workdir)
   chars = input_pipeline.training_characters(config.data, config.model.image_size, config.augment.class_rotations)
-  logging.info("training on %d characters x %d drawers at %dx%d (%s); devices: %s", chars.num_characters,
-               len(chars.drawers), chars.images.shape[2], chars.images.shape[3],
-               ", ".join(chars.alphabet_names), sharding.describe(mesh))
-  val_chars = (input_pipeline.validation_characters(config.validation, config.data, config.model.image_size)
-               if config.validation.enabled else None)
+  logging.info(
+    "training on %d characters x %d drawers at %dx%d (%s); devices: %s",
+    chars.num_characters,
+    len(chars.drawers),
+    chars.images.shape[2],
+    chars.images.shape[3],
+    ", ".join(chars.alphabet_names),
+    sharding.describe(mesh),
+  )
+  val_chars = (
+    input_pipeline.validation_characters(config.validation, config.data, config.model.image_size)
+    if config.validation.enabled
+    else None
+  )
   data = sharding.replicate(make_data(config, chars), mesh)
 
   state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
@@ -260,8 +283,12 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   writer = metrics_lib.MetricsWriter(workdir, hparams=_flat(config))
   spe = steps_per_epoch(config.train)
   start, total = int(state.step), spe * config.train.max_epochs
-  if (val_chars is not None and config.train.patience and int(state.best_epoch) > 0
-      and start // spe - int(state.best_epoch) >= config.train.patience):
+  if (
+    val_chars is not None
+    and config.train.patience
+    and int(state.best_epoch) > 0
+    and start // spe - int(state.best_epoch) >= config.train.patience
+  ):
     logging.info("this run stopped early at step %d (no gain since epoch %d)", start, int(state.best_epoch))
     total = start
   progress = Progress(start, total, input_pipeline.pairs_per_step(config.train))
@@ -282,8 +309,10 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
           loss = _guard_finite(pending, step, mngr)  # The only host sync between epochs.
           pending = []
           rate = progress.update(step, loss)
-          writer.write(step, {"loss": loss, "pairs_per_s": rate,
-                              "learning_rate": optim.current_learning_rate(config.train, step, spe)})
+          writer.write(
+            step,
+            {"loss": loss, "pairs_per_s": rate, "learning_rate": optim.current_learning_rate(config.train, step, spe)},
+          )
         stop, val = False, None
         if epoch_end and val_chars is not None:
           state, stop, val = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step)
@@ -306,8 +335,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   for m in (mngr, best_mngr):
     m.close()
   metrics_lib.plot_curves(workdir, ("loss",), "loss.png", "training loss")
-  metrics_lib.plot_curves(workdir, ("val_one_shot", "val_verification"), "validation.png",
-                          "validation accuracy (%)")
+  metrics_lib.plot_curves(workdir, ("val_one_shot", "val_verification"), "validation.png", "validation accuracy (%)")
   return state, (best["params"] if best is not None else state.params)
 
 
@@ -315,12 +343,19 @@ def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
   """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics)."""
   val = validation_metrics(config, state.params, val_chars)
   best_val, best_epoch, improved, stop = early_stopping(
-      float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience)
+    float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience
+  )
   state = state.replace(best_val=jnp.float32(best_val), best_epoch=jnp.int32(best_epoch))
   writer.write(step, {**val, "epoch": epoch})
-  logging.info("epoch %d: validation %d-way one-shot %.1f%%, verification %.1f%% (best %.1f%% at"
-               " epoch %d)", epoch, config.validation.n_way, val["val_one_shot"],
-               val["val_verification"], best_val, best_epoch)
+  logging.info(
+    "epoch %d: validation %d-way one-shot %.1f%%, verification %.1f%% (best %.1f%% at epoch %d)",
+    epoch,
+    config.validation.n_way,
+    val["val_one_shot"],
+    val["val_verification"],
+    best_val,
+    best_epoch,
+  )
   if improved:
     workdir_lib.save(best_mngr, step, {"params": state.params})
   if stop:
@@ -333,8 +368,7 @@ def _flat(config) -> dict:
   return workdir_lib.flat_dict(config.to_dict())
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       allow_config_change: bool = False) -> dict:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, allow_config_change: bool = False) -> dict:
   """Trains, then evaluates the best (or final) parameters; returns the evaluation results."""
   _, params = train(config, workdir, allow_config_change)
   from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top

@@ -87,15 +87,19 @@ def check_resume(config: ml_collections.ConfigDict, workdir: str, allow_change: 
   if not os.path.exists(path):
     if os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)) and not allow_change:
       # e.g. a killed run that saved its checkpoint after its workdir was emptied.
-      raise WorkdirError(f"{workdir} holds checkpoints but no {CONFIG_FILE} to check them against; pass"
-                         " --allow_config_change to resume anyway, or use a new --workdir")
+      raise WorkdirError(
+        f"{workdir} holds checkpoints but no {CONFIG_FILE} to check them against; pass"
+        " --allow_config_change to resume anyway, or use a new --workdir"
+      )
     return []
   old, new = flat_dict(read_config(workdir).to_dict()), flat_dict(json.loads(config.to_json_best_effort()))
   diffs = [k for k in sorted(set(old) | set(new)) if not k.startswith(RESUME_FREE_KEYS) and old.get(k) != new.get(k)]
   if diffs and not allow_change:
     shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diffs[:5])
-    raise WorkdirError(f"{workdir} was started with a different config ({shown}); pass"
-                       " --allow_config_change to resume anyway, or use a new --workdir")
+    raise WorkdirError(
+      f"{workdir} was started with a different config ({shown}); pass"
+      " --allow_config_change to resume anyway, or use a new --workdir"
+    )
   return diffs
 
 
@@ -157,8 +161,8 @@ def manager(workdir: str, keep: int = 3, read_only: bool = False, subdir: str = 
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
 
   return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, subdir)),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only),
+    os.path.abspath(os.path.join(workdir, subdir)),
+    options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only),
   )
 
 
@@ -209,9 +213,12 @@ def write_error(e: BaseException, path: str, wanted_bytes: int) -> WriteError | 
         free = shutil.disk_usage(_existing_parent(path)).free
       except OSError:
         free = -1
-      return WriteError(e.errno, f"cannot write {path}: {os.strerror(e.errno)} (wanted about"
-                        f" {wanted_bytes / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free); the last"
-                        " complete checkpoint is kept: free space and run the same command again")
+      return WriteError(
+        e.errno,
+        f"cannot write {path}: {os.strerror(e.errno)} (wanted about"
+        f" {wanted_bytes / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free); the last"
+        " complete checkpoint is kept: free space and run the same command again",
+      )
     e = e.__cause__ or e.__context__
   return None
 
@@ -277,7 +284,9 @@ def load_params(workdir: str, model_config: ml_collections.ConfigDict):
     try:
       restored = mngr.restore(step, args=ocp.args.StandardRestore())["params"]
     except Exception as e:  # noqa: BLE001 - orbax raises many types for a damaged checkpoint
-      raise WorkdirError(f"cannot read {os.path.join(workdir, subdir)} step {step}: {str(e).splitlines()[0][:200]}") from e
+      raise WorkdirError(
+        f"cannot read {os.path.join(workdir, subdir)} step {step}: {str(e).splitlines()[0][:200]}"
+      ) from e
     finally:
       mngr.close()
     return _checked(restored, like, os.path.join(workdir, subdir))
@@ -291,8 +300,10 @@ def _checked(params, like, where: str):
   got, want = _shapes(params), _shapes(like)
   if got != want:
     diff = next(k for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
-    raise WorkdirError(f"the parameters in {where} do not fit the network of {CONFIG_FILE}"
-                       f" ({diff}: {got.get(diff)} saved, {want.get(diff)} expected)")
+    raise WorkdirError(
+      f"the parameters in {where} do not fit the network of {CONFIG_FILE}"
+      f" ({diff}: {got.get(diff)} saved, {want.get(diff)} expected)"
+    )
   return jax.tree_util.tree_map(lambda a, b: jax.numpy.asarray(a, b.dtype), params, like)
 
 

@@ -15,10 +15,10 @@ SHARED_OMNIGLOT = os.path.join(os.path.dirname(ROOT), "shared", "omniglot")
 
 # split -> (zip root folder, {alphabet: number of characters}); 20 drawers each.
 TINY_LAYOUT = {
-    "background": ("images_background", {"Latin": 4, "Greek": 3}),
-    "evaluation": ("images_evaluation", {"Angelic": 3, "Keble": 3}),
-    "small1": ("images_background_small1", {"Latin": 2}),
-    "small2": ("images_background_small2", {"Greek": 2}),
+  "background": ("images_background", {"Latin": 4, "Greek": 3}),
+  "evaluation": ("images_evaluation", {"Angelic": 3, "Keble": 3}),
+  "small1": ("images_background_small1", {"Latin": 2}),
+  "small2": ("images_background_small2", {"Greek": 2}),
 }
 TINY_DRAWERS = 20
 
@@ -31,7 +31,7 @@ def character_image(label: int, drawer: int, size: int = 105) -> np.ndarray:
   for _ in range(3):
     r0, c0 = rng.integers(10, size - 40, 2) + shift
     h, w = rng.integers(4, 30, 2)
-    img[r0:r0 + h, c0:c0 + w] = False
+    img[r0 : r0 + h, c0 : c0 + w] = False
   return img
 
 
@@ -66,8 +66,9 @@ def write_tiny_omniglot(directory: str, bad_image=None) -> dict:
               img = img[:50]
             zf.writestr(f"{root}/{alphabet}/character{c:02d}/{number:04d}_{d:02d}.png", png_bytes(img))
     counts[split] = dict(
-        alphabets=len(alphabets), characters=sum(alphabets.values()),
-        images=sum(alphabets.values()) * TINY_DRAWERS,
+      alphabets=len(alphabets),
+      characters=sum(alphabets.values()),
+      images=sum(alphabets.values()) * TINY_DRAWERS,
     )
   return counts
 
@@ -132,8 +133,14 @@ def _no_env_manual_dir(monkeypatch):
 def run_main(manual_dir: str, tmp_path, *args, timeout: int = 600) -> subprocess.CompletedProcess:
   """Runs `python -m siamese_jax.main --config=configs/koch.py:smoke ARGS` on a tiny Omniglot; asserts success."""
   env = dict(os.environ, OMNIGLOT_DIR=manual_dir, TFDS_DATA_DIR=str(tmp_path / "tfds"))
-  proc = subprocess.run([sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", *args],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+  proc = subprocess.run(
+    [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", *args],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc
 
@@ -156,7 +163,17 @@ def smoke_config(tiny_omniglot, **train_overrides):
 
 def main_cmd(workdir, *extra):
   """The command line of a short smoke training run (checkpoint and log every step)."""
-  return [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", f"--workdir={workdir}",
-          "--mode=train", "--config.validation.enabled=False", "--config.train.steps_per_epoch=15",
-          "--config.train.max_epochs=2", "--config.train.checkpoint_every=1", "--config.train.log_every=1",
-          *extra]
+  return [
+    sys.executable,
+    "-m",
+    "siamese_jax.main",
+    "--config=configs/koch.py:smoke",
+    f"--workdir={workdir}",
+    "--mode=train",
+    "--config.validation.enabled=False",
+    "--config.train.steps_per_epoch=15",
+    "--config.train.max_epochs=2",
+    "--config.train.checkpoint_every=1",
+    "--config.train.log_every=1",
+    *extra,
+  ]

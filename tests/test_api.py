@@ -36,7 +36,7 @@ def test_similarity_symmetric_in_unit_interval_for_every_input_kind(smoke_workdi
   net = siamese_jax.load(smoke_workdir)
   a = write_png(tmp_path / "a.png", 3, 1)
   b_img = Image.open(write_png(tmp_path / "b.png", 3, 2))
-  c_u8 = (character_image(5, 4).astype(np.uint8) * 255)  # uint8 [105, 105]
+  c_u8 = character_image(5, 4).astype(np.uint8) * 255  # uint8 [105, 105]
   d_float = np.asarray(Image.fromarray(character_image(6, 1)).resize((70, 70)), np.float32)  # float, 70x70
   images = [a, b_img, c_u8, d_float]
   p = net.similarity(images, images[::-1])
@@ -54,8 +54,9 @@ def test_one_shot_agrees_with_evaluator(smoke_workdir, tiny_omniglot):
   tasks, _ = oneshot.make_tasks(chars.alphabets, len(chars.drawers), "across_alphabet", 5, 1, 6, seed=4)
   scorer = oneshot.model_scorer(net.params)
   table, remap, _ = oneshot.EmbeddedSet(scorer, chars.images).embed(tasks.query, tasks.support)
-  want = np.asarray(oneshot.task_scores(scorer, table, jnp.asarray(remap(tasks.query)),
-                                        jnp.asarray(remap(tasks.support))))
+  want = np.asarray(
+    oneshot.task_scores(scorer, table, jnp.asarray(remap(tasks.query)), jnp.asarray(remap(tasks.support)))
+  )
   preds = oneshot.predict(scorer, table, remap, tasks)
 
   def raw_image(flat):  # The same image, from the unresized split.
@@ -114,8 +115,9 @@ def test_fuzzed_images_through_the_api(smoke_workdir, tmp_path):
 
 
 def _compare(*args):
-  return subprocess.run([sys.executable, "-m", "siamese_jax.compare", *args], cwd=ROOT, capture_output=True,
-                        text=True, timeout=300)
+  return subprocess.run(
+    [sys.executable, "-m", "siamese_jax.compare", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+  )
 
 
 def test_compare_cli(smoke_workdir, tmp_path):
@@ -167,4 +169,7 @@ def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot
   runs = lake_runs.load_runs(os.path.join(manual, "all_runs.zip"))
   scorer = oneshot.model_scorer(net.params, net.config.model.dtype, net.config.model.conv_impl)
   got = evaluate.score_lake_runs(scorer, runs, net.image_size)["accuracy"]
-  assert abs(got - stated) <= 0.5, (got, stated)  # equal here; up to 2 of 400 items where another CPU rounds differently
+  assert abs(got - stated) <= 0.5, (
+    got,
+    stated,
+  )  # equal here; up to 2 of 400 items where another CPU rounds differently

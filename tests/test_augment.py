@@ -53,8 +53,15 @@ def test_uint8_paper_fill():
 def test_sampled_parameters_in_range():
   r = koch.get_config().augment
   a = augment.sample(jax.random.PRNGKey(3), (20000,), r)
-  checks = [(a.theta, -10, 10, 0), (a.rho_x, -0.3, 0.3, 0), (a.rho_y, -0.3, 0.3, 0),
-            (a.s_x, 0.8, 1.2, 1), (a.s_y, 0.8, 1.2, 1), (a.t_x, -2, 2, 0), (a.t_y, -2, 2, 0)]
+  checks = [
+    (a.theta, -10, 10, 0),
+    (a.rho_x, -0.3, 0.3, 0),
+    (a.rho_y, -0.3, 0.3, 0),
+    (a.s_x, 0.8, 1.2, 1),
+    (a.s_y, 0.8, 1.2, 1),
+    (a.t_x, -2, 2, 0),
+    (a.t_y, -2, 2, 0),
+  ]
   for v, lo, hi, ident in checks:
     v = np.asarray(v)
     assert v.min() >= lo and v.max() <= hi

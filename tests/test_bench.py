@@ -27,14 +27,18 @@ def test_torch_reference_matches_siamese_jax(preset):
 
   net = tr.TorchSiamese(jax.tree_util.tree_map(np.asarray, params))
   logits = net(tr.nchw(x_a), tr.nchw(x_b))
-  np.testing.assert_allclose(logits.detach().numpy(),
-                             model.pair_logits(params, model.encode(params, x_a), model.encode(params, x_b)),
-                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    logits.detach().numpy(),
+    model.pair_logits(params, model.encode(params, x_a), model.encode(params, x_b)),
+    rtol=1e-4,
+    atol=1e-5,
+  )
   t_loss = tr.clamped_bce(logits, torch.from_numpy(labels))
   t_loss.backward()
   np.testing.assert_allclose(t_loss.item(), float(loss), rtol=1e-5)
-  np.testing.assert_allclose(net.convs[0].weight.grad.numpy().transpose(2, 3, 1, 0), grads["conv0"]["w"],
-                             rtol=1e-3, atol=1e-6)
+  np.testing.assert_allclose(
+    net.convs[0].weight.grad.numpy().transpose(2, 3, 1, 0), grads["conv0"]["w"], rtol=1e-3, atol=1e-6
+  )
   np.testing.assert_allclose(net.head.weight.grad.numpy().T, grads["head"]["w"], rtol=1e-3, atol=1e-7)
   assert ("g" in params["conv0"]) == (cfg.norm_groups > 0)
   if cfg.norm_groups:  # the cpu preset's group norm: its gain's gradient too
@@ -63,8 +67,10 @@ def test_measure_runs_in_a_child_and_reports(framework):
 
 def test_train_table_ratio_against_pytorch():
   base = {"preset": "koch", "dtype": "float32", "image_size_used": 105, "fwd_flops": 1e9, "peak_rss_bytes": 2**30}
-  rows = [{**base, "framework": "jax", "conv_impl": "auto", "pairs_per_s": 20.0, "xla_temp_bytes": 2**20},
-          {**base, "framework": "torch", "conv_impl": "n/a", "pairs_per_s": 10.0}]
+  rows = [
+    {**base, "framework": "jax", "conv_impl": "auto", "pairs_per_s": 20.0, "xla_temp_bytes": 2**20},
+    {**base, "framework": "torch", "conv_impl": "n/a", "pairs_per_s": 10.0},
+  ]
   table = bench_train.train_table(rows)
   jax_row = table.splitlines()[2]
   assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 1 |" in jax_row  # 40 images/s x 3 x 1 GFLOP
@@ -80,14 +86,24 @@ def test_eval_comparison_naive_and_embed_once_agree():
   size = cfg.model.image_size
   params = model.init(jax.random.PRNGKey(0), cfg.model)
   rng = np.random.default_rng(0)
-  chars = CharacterArray(rng.integers(0, 256, (24, 4, size, size, 1), dtype=np.uint8), np.arange(24),
-                         np.repeat([0, 1], 12), np.arange(1, 5))
+  chars = CharacterArray(
+    rng.integers(0, 256, (24, 4, size, size, 1), dtype=np.uint8), np.arange(24), np.repeat([0, 1], 12), np.arange(1, 5)
+  )
   row = bench_train.compare_sweep(params, chars, size, n_way=5, num_tasks=60, batch_size=64)
   assert row["same_accuracy"] is True
   assert row["naive_passes"] == 2 * 60 * 5 and row["embed_once_passes"] <= chars.images.shape[0] * 4
 
-  runs = [lake_runs.Run(f"run{i:02d}", [], [], rng.integers(0, 256, (20, 105, 105, 1), dtype=np.uint8),
-                        rng.integers(0, 256, (20, 105, 105, 1), dtype=np.uint8), rng.permutation(20)) for i in range(2)]
+  runs = [
+    lake_runs.Run(
+      f"run{i:02d}",
+      [],
+      [],
+      rng.integers(0, 256, (20, 105, 105, 1), dtype=np.uint8),
+      rng.integers(0, 256, (20, 105, 105, 1), dtype=np.uint8),
+      rng.permutation(20),
+    )
+    for i in range(2)
+  ]
   row = bench_train.compare_lake(params, runs, size, 64)
   assert row["same_accuracy"] is True
   assert row["naive_passes"] == 2 * 2 * 20 * 20 and row["embed_once_passes"] == 2 * 40

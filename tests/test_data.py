@@ -40,8 +40,9 @@ def test_second_prepare_does_not_read_zips(tiny_omniglot, tmp_path):
 
 def test_group_by_character(tiny_omniglot):
   _, data_dir, _ = tiny_omniglot
-  chars = loader.load_characters("background", alphabets=["Greek"], drawers=range(1, 13),
-                                 image_size=32, data_dir=data_dir)
+  chars = loader.load_characters(
+    "background", alphabets=["Greek"], drawers=range(1, 13), image_size=32, data_dir=data_dir
+  )
   assert chars.images.shape == (3, 12, 32, 32, 1)
   assert chars.alphabet_names == ["Greek"]
   assert list(chars.drawers) == list(range(1, 13))
@@ -83,7 +84,7 @@ def test_truncated_member(tmp_path):
   with zipfile.ZipFile(path) as zf:
     info = zf.infolist()[3]
   start = info.header_offset + 30 + len(info.filename.encode())
-  data[start + 40: start + 60] = bytes(20)  # Damage one member's bytes: CRC mismatch.
+  data[start + 40 : start + 60] = bytes(20)  # Damage one member's bytes: CRC mismatch.
   open(path, "wb").write(bytes(data))
   assert "images_background_small2.zip" in _prepare_error(manual, tmp_path)
 
@@ -109,7 +110,11 @@ def test_real_omniglot_split_counts(real_omniglot):
   _, data_dir = real_omniglot
   builder = loader.prepare(data_dir)
   assert {k: v.num_examples for k, v in builder.info.splits.items()} == {
-      "background": 19280, "evaluation": 13180, "small1": 2720, "small2": 3120}
+    "background": 19280,
+    "evaluation": 13180,
+    "small1": 2720,
+    "small2": 3120,
+  }
   for split, want in SPLIT_COUNTS.items():
     s = loader.load_split(split, data_dir)
     assert len(s["image"]) == want["images"]

@@ -21,14 +21,12 @@ def coded_characters(alphabet_sizes=(5, 8, 12), drawers=6) -> CharacterArray:
   images = np.zeros((c, drawers, 4, 4, 1), np.float32)
   images[:, :, 0, 0, 0] = np.arange(c)[:, None]
   images[:, :, 0, 1, 0] = np.arange(drawers)[None, :]
-  return CharacterArray(images=images, labels=np.arange(c), alphabets=alphabets,
-                        drawers=np.arange(1, drawers + 1))
+  return CharacterArray(images=images, labels=np.arange(c), alphabets=alphabets, drawers=np.arange(1, drawers + 1))
 
 
 def feature_scorer(pixel: int, name: str) -> oneshot.Scorer:
   """Embeds one coded pixel; score = -|difference|."""
-  return oneshot.Scorer(name=name, embed=lambda _, x: x[:, 0, pixel, :],
-                        pair=lambda _, a, b: -jnp.abs(a - b).sum(-1))
+  return oneshot.Scorer(name=name, embed=lambda _, x: x[:, 0, pixel, :], pair=lambda _, a, b: -jnp.abs(a - b).sum(-1))
 
 
 def run_sweep(scorer, chars, ways=(2, 5, 8), protocols=oneshot.PROTOCOLS, num_tasks=600, seed=0, shots=1):
@@ -109,8 +107,9 @@ def test_each_image_is_embedded_once():
     return x[:, 0, 0, :]
 
   scorer = oneshot.Scorer("count", embed, lambda _, a, b: -jnp.abs(a - b).sum(-1))
-  rows, passes = evaluate.nway_accuracy(scorer, chars, "evaluation", (2, 5), oneshot.PROTOCOLS, 1, 300, 0,
-                                batch_size=10_000)
+  rows, passes = evaluate.nway_accuracy(
+    scorer, chars, "evaluation", (2, 5), oneshot.PROTOCOLS, 1, 300, 0, batch_size=10_000
+  )
   referenced = sum(r["num_tasks"] * (r["n_way"] + 1) for r in rows)
   assert calls == [passes]  # One encoder call over the unique images.
   assert passes <= chars.images.shape[0] * chars.images.shape[1] < referenced
@@ -150,8 +149,14 @@ def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   workdir = tmp_path / "run"
   for mode in ("train", "eval"):
-    proc = run_main(manual, tmp_path, f"--workdir={workdir}", "--config.train.max_epochs=1",
-                    "--config.eval.num_tasks=30", f"--mode={mode}")
+    proc = run_main(
+      manual,
+      tmp_path,
+      f"--workdir={workdir}",
+      "--config.train.max_epochs=1",
+      "--config.eval.num_tasks=30",
+      f"--mode={mode}",
+    )
   assert "Lake's 20 official runs" in proc.stdout and "One-shot sweep" in proc.stdout
   results = json.load(open(workdir / "eval.json"))
   for name in ("accuracy_vs_n.png", "test_pairs.png"):

@@ -28,26 +28,29 @@ def test_every_kind_gives_the_grey_uint8_input(tmp_path):
   path = tmp_path / "a.png"
   Image.fromarray(gray).save(path)
   kinds = {
-      "uint8 [H, W, 1]": gray[:, :, None],
-      "RGB": rgb,
-      "RGBA opaque": np.concatenate([rgb, np.full_like(gray[:, :, None], 255)], axis=2),
-      "float [0, 1]": gray / 255.0,
-      "float [0, 255]": gray.astype(np.float32),
-      "bool": gray > 127,
-      "uint16": gray.astype(np.uint16) * 257,
-      "PIL L": Image.fromarray(gray),
-      "PIL 1": Image.fromarray(gray > 127),
-      "PIL P": Image.fromarray(rgb).convert("P"),
-      "PIL I;16": Image.fromarray(gray.astype(np.uint16) * 257),
-      "path": str(path),
-      "pathlib": path,
+    "uint8 [H, W, 1]": gray[:, :, None],
+    "RGB": rgb,
+    "RGBA opaque": np.concatenate([rgb, np.full_like(gray[:, :, None], 255)], axis=2),
+    "float [0, 1]": gray / 255.0,
+    "float [0, 255]": gray.astype(np.float32),
+    "bool": gray > 127,
+    "uint16": gray.astype(np.uint16) * 257,
+    "PIL L": Image.fromarray(gray),
+    "PIL 1": Image.fromarray(gray > 127),
+    "PIL P": Image.fromarray(rgb).convert("P"),
+    "PIL I;16": Image.fromarray(gray.astype(np.uint16) * 257),
+    "path": str(path),
+    "pathlib": path,
   }
   for name, img in kinds.items():
     np.testing.assert_array_equal(prepared(img), want, err_msg=name)
   # Transparent = paper: ink painted where alpha is 0 does not show.
   rgba = np.concatenate([rgb, np.full_like(gray[:, :, None], 255)], axis=2)
   rgba[:10, :, :3], rgba[:10, :, 3] = 0, 0
-  np.testing.assert_array_equal(prepared(Image.fromarray(rgba, "RGBA")), prepared(np.where(np.arange(105)[:, None] < 10, 255, gray).astype(np.uint8)))
+  np.testing.assert_array_equal(
+    prepared(Image.fromarray(rgba, "RGBA")),
+    prepared(np.where(np.arange(105)[:, None] < 10, 255, gray).astype(np.uint8)),
+  )
   # CMYK JPEG (lossy): close to the original.
   buf = io.BytesIO()
   Image.fromarray(rgb).convert("CMYK").save(buf, format="JPEG", quality=95)
@@ -65,7 +68,9 @@ def test_non_square_padded_with_paper_and_large_images_shrink():
   assert out.shape == (SIZE, SIZE, 1) and np.abs(out.astype(int) - prepared(drawing())).mean() < 8
 
 
-@pytest.mark.parametrize("bad, match", [
+@pytest.mark.parametrize(
+  "bad, match",
+  [
     (np.zeros((5, 105, 105), np.uint8), "a batch"),
     (np.zeros((105, 105, 2), np.uint8), r"\[H, W, 4\]"),
     (np.zeros((0, 0), np.uint8), "expected an image array"),
@@ -76,7 +81,8 @@ def test_non_square_padded_with_paper_and_large_images_shrink():
     (np.zeros((30, 30), np.complex64), "unsupported pixel type"),
     ([[np.zeros((30, 30))]], "got a list"),
     ("/no/such/file.png", "no such image file"),
-])
+  ],
+)
 def test_bad_input_fails_with_one_line(bad, match):
   with pytest.raises((ValueError, FileNotFoundError), match=match) as e:
     prepared(bad)

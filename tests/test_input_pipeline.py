@@ -75,8 +75,16 @@ def test_group_batch_draws_within_alphabet_negatives():
   _, chars = ip.group_batch(jax.random.PRNGKey(0), data, cfg.train, None)
   assert sorted(np.bincount(groups[np.asarray(chars)], minlength=4).tolist()) == [0, 0, 8, 8]
   cfg.train.chars_per_alphabet = 0  # uniform: 8 characters from 4 alphabets of 10 almost surely span 3+
-  spans = [len(set(groups[np.asarray(ip.group_batch(jax.random.PRNGKey(i), ip.make_data(cfg.train, 0, images), cfg.train, None)[1])]))
-           for i in range(20)]
+  spans = [
+    len(
+      set(
+        groups[
+          np.asarray(ip.group_batch(jax.random.PRNGKey(i), ip.make_data(cfg.train, 0, images), cfg.train, None)[1])
+        ]
+      )
+    )
+    for i in range(20)
+  ]
   assert max(spans) >= 3
   cfg.train.chars_per_alphabet = 4
   with pytest.raises(ValueError, match="chars_per_alphabet"):

@@ -54,8 +54,8 @@ def test_image_too_small_for_kernels():
 
 @pytest.mark.parametrize("impl", ["conv_patches", "conv_direct_cpu", "conv_dft", "conv_cpu"])
 @pytest.mark.parametrize(
-    "b,h,w,c_in,c_out,k",
-    [(3, 20, 20, 1, 8, 5), (2, 15, 15, 6, 4, 3), (2, 12, 12, 3, 5, 4), (2, 24, 25, 16, 32, 7), (2, 11, 9, 3, 2, 2)],
+  "b,h,w,c_in,c_out,k",
+  [(3, 20, 20, 1, 8, 5), (2, 15, 15, 6, 4, 3), (2, 12, 12, 3, 5, 4), (2, 24, 25, 16, 32, 7), (2, 11, 9, 3, 2, 2)],
 )
 def test_conv_impls_match_lax_conv_values_and_gradients(impl, b, h, w, c_in, c_out, k):
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
@@ -70,8 +70,11 @@ def test_conv_impls_match_lax_conv_values_and_gradients(impl, b, h, w, c_in, c_o
 
 
 def test_cpu_conv_takes_the_dft_where_it_pays():
-  koch_layers = [((64, 105, 105, 1), (10, 10, 1, 64)), ((64, 48, 48, 64), (7, 7, 64, 128)),
-                 ((64, 21, 21, 128), (4, 4, 128, 128))]
+  koch_layers = [
+    ((64, 105, 105, 1), (10, 10, 1, 64)),
+    ((64, 48, 48, 64), (7, 7, 64, 128)),
+    ((64, 21, 21, 128), (4, 4, 128, 128)),
+  ]
   assert [convs.dft_pays(*s) for s in koch_layers] == [False, True, True]  # one input channel: direct
   assert not convs.dft_pays((8, 16, 16, 8), (3, 3, 8, 8))  # small kernel, few channels: direct
   assert convs.dft_pays((2, 24, 25, 16), (7, 7, 16, 32))  # the DFT case of the equality test above
@@ -127,6 +130,7 @@ def test_tune_allocator(monkeypatch):
   monkeypatch.delenv("SIAMESE_JAX_NO_MALLOC_TUNING")
   import ctypes.util
   import sys
+
   expected = sys.platform.startswith("linux") and "musl" not in (ctypes.util.find_library("c") or "")
   assert host.tune_allocator() is expected
 
@@ -147,8 +151,9 @@ def test_group_norm_statistics_and_scale_invariance():
   bias = jax.random.normal(jax.random.PRNGKey(4), (8,))
   loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a)))
   np.testing.assert_allclose(model.group_norm(x, gain, bias), plain(x, gain, bias), rtol=1e-4, atol=1e-5)
-  for got, want in zip(jax.grad(loss(model.group_norm), (0, 1, 2))(x, gain, bias),
-                       jax.grad(loss(plain), (0, 1, 2))(x, gain, bias)):
+  for got, want in zip(
+    jax.grad(loss(model.group_norm), (0, 1, 2))(x, gain, bias), jax.grad(loss(plain), (0, 1, 2))(x, gain, bias)
+  ):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
   cfg = koch.get_config("smoke").model
   cfg.norm_groups, cfg.init = 4, "he"

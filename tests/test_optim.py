@@ -10,12 +10,23 @@ from siamese_jax import optim
 
 
 def test_layerwise_schedule_matches_formula():
-  params = {"conv0": {"w": jnp.full((2,), 1.0)}, "embed": {"w": jnp.full((2,), 2.0)},
-            "head": {"w": jnp.full((2,), -1.0)}}
+  params = {
+    "conv0": {"w": jnp.full((2,), 1.0)},
+    "embed": {"w": jnp.full((2,), 2.0)},
+    "head": {"w": jnp.full((2,), -1.0)},
+  }
   lrs, moms, l2s = (0.1, 0.05, 0.2), (0.9, 0.7, 0.6), (0.01, 0.0, 0.1)
-  train = ml_collections.ConfigDict(dict(
-      optimizer="koch_sgd", learning_rate=lrs, momentum=moms, l2=l2s, momentum_start=0.5,
-      momentum_epochs=2, lr_decay=0.5))
+  train = ml_collections.ConfigDict(
+    dict(
+      optimizer="koch_sgd",
+      learning_rate=lrs,
+      momentum=moms,
+      l2=l2s,
+      momentum_start=0.5,
+      momentum_epochs=2,
+      lr_decay=0.5,
+    )
+  )
   spe = 2
   opt = optim.make_optimizer(train, params, spe)
   state = opt.init(params)
@@ -29,7 +40,7 @@ def test_layerwise_schedule_matches_formula():
     p = optax.apply_updates(p, updates)
     epoch = step // spe
     for i, n in enumerate(names):
-      lr = lrs[i] * 0.5 ** epoch
+      lr = lrs[i] * 0.5**epoch
       mom = 0.5 + (moms[i] - 0.5) * min(epoch / 2, 1.0)
       g = 0.3 + l2s[i] * want[n]
       trace[n] = g + mom * trace[n]
@@ -39,8 +50,17 @@ def test_layerwise_schedule_matches_formula():
 
 def test_per_layer_length_is_checked():
   params = {"conv0": {"w": jnp.ones(2)}, "embed": {"w": jnp.ones(2)}, "head": {"w": jnp.ones(2)}}
-  train = ml_collections.ConfigDict(dict(optimizer="koch_sgd", learning_rate=(0.1, 0.2), momentum=0.9,
-                                         l2=0.0, momentum_start=0.5, momentum_epochs=2, lr_decay=0.99))
+  train = ml_collections.ConfigDict(
+    dict(
+      optimizer="koch_sgd",
+      learning_rate=(0.1, 0.2),
+      momentum=0.9,
+      l2=0.0,
+      momentum_start=0.5,
+      momentum_epochs=2,
+      lr_decay=0.99,
+    )
+  )
   try:
     optim.make_optimizer(train, params, 10)
   except ValueError as e:
@@ -50,8 +70,9 @@ def test_per_layer_length_is_checked():
 
 
 def test_adam_cosine_schedule():
-  train = ml_collections.ConfigDict(dict(optimizer="adam", learning_rate=1e-3, lr_schedule="cosine",
-                                         max_epochs=4, b1=0.9, b2=0.999))
+  train = ml_collections.ConfigDict(
+    dict(optimizer="adam", learning_rate=1e-3, lr_schedule="cosine", max_epochs=4, b1=0.9, b2=0.999)
+  )
   lr = lambda step: optim.current_learning_rate(train, step, 25)  # noqa: E731
   np.testing.assert_allclose([lr(0), lr(50), lr(100)], [1e-3, 5e-4, 0.0], atol=1e-9)
   train.lr_schedule = "constant"

@@ -71,8 +71,7 @@ def test_sigterm_checkpoints_and_resume_is_bitwise_exact(tiny_omniglot, tmp_path
 
 def cpu_path_config(tiny_omniglot):
   """The `:cpu` preset's path at toy size: all_pairs, rotated classes, per-alphabet draws, group norm."""
-  cfg = smoke_config(tiny_omniglot, pair_mode="all_pairs", chars_per_batch=4, drawers_per_char=2,
-                     chars_per_alphabet=2)
+  cfg = smoke_config(tiny_omniglot, pair_mode="all_pairs", chars_per_batch=4, drawers_per_char=2, chars_per_alphabet=2)
   cfg.augment.class_rotations = True
   cfg.model.norm_groups = 4
   return cfg
@@ -200,8 +199,7 @@ def test_sharded_step_matches_single_device(tmp_path):
   script = tmp_path / "sharded.py"
   script.write_text(SHARDED_SCRIPT.format(root=ROOT))
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
-                        timeout=600)
+  proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = [line.split() for line in proc.stdout.strip().splitlines()]
   assert [line[0] for line in lines] == ["independent", "all_pairs"]
@@ -210,7 +208,9 @@ def test_sharded_step_matches_single_device(tmp_path):
     assert float(diff) < 1e-5
 
 
-@pytest.mark.parametrize("key,value,match", [
+@pytest.mark.parametrize(
+  "key,value,match",
+  [
     ("train.learning_rate", -1.0, "config.train.learning_rate: must be > 0"),
     ("model.image_size", 12, "config.model.image_size: image_size 12 is too small"),
     ("validation.alphabets", ("Klingon",), "config.validation.alphabets: ['Klingon'] not in split"),
@@ -220,7 +220,8 @@ def test_sharded_step_matches_single_device(tmp_path):
     ("train.optimizer", "rmsprop", "config.train.optimizer: 'rmsprop'"),
     ("model.conv_impl", "cudnn", "config.model.conv_impl: 'cudnn'; choose from ['auto', 'xla'"),
     ("data.train_drawers", (1, 25), "config.data.train_drawers: drawers must be distinct integers in 1..20"),
-])
+  ],
+)
 def test_config_errors_name_the_key(key, value, match):
   cfg = koch.get_config()
   section, name = key.split(".")

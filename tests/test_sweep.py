@@ -19,8 +19,13 @@ def _sweep_cmd(*args):
 
 def test_dry_run_lists_trials_with_seeds_and_resources(tmp_path):
   def dry(path, *extra):
-    proc = subprocess.run(_sweep_cmd(f"--sweep={path}", f"--workdir={tmp_path}", "--dry_run", *extra), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+      _sweep_cmd(f"--sweep={path}", f"--workdir={tmp_path}", "--dry_run", *extra),
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout.strip().splitlines()
 
@@ -33,8 +38,12 @@ def test_dry_run_lists_trials_with_seeds_and_resources(tmp_path):
 
 
 def test_random_and_quasirandom_samples_stay_in_range():
-  space = {"a": ("loguniform", 1e-4, 1e-2), "b": ("choice", [16, 32]), "c": ("uniform", 0.0, 2.0),
-           "d": ("randint", 1, 4)}
+  space = {
+    "a": ("loguniform", 1e-4, 1e-2),
+    "b": ("choice", [16, 32]),
+    "c": ("uniform", 0.0, 2.0),
+    "d": ("randint", 1, 4),
+  }
   for quasi in (False, True):
     members = sweep.sample_members(space, 16, quasi=quasi)
     assert members == sweep.sample_members(space, 16, quasi=quasi)  # deterministic
@@ -69,8 +78,9 @@ def test_sweep_stops_hopeless_records_failed_resumes_after_kill_and_tests_only_t
   (tmp_path / "s.py").write_text(SWEEP_FILE)
   wd = tmp_path / "sweep"
   cmd = _sweep_cmd(f"--sweep={tmp_path / 's.py'}", f"--workdir={wd}", "--max_concurrent=1")
-  first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
+  first = subprocess.Popen(
+    cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+  )
   done = wd / "trials" / "learning_rate=0.003_max_epochs=4_seed0" / sweep.DONE_FILE
   deadline = time.time() + 600
   while not done.exists() and first.poll() is None and time.time() < deadline:

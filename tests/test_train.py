@@ -163,11 +163,19 @@ def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeyp
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   workdir = tmp_path / "run"
-  proc = run_main(manual, tmp_path, f"--workdir={workdir}", "--config.train.max_epochs=1",
-                  "--config.eval.num_tasks=20")
+  proc = run_main(manual, tmp_path, f"--workdir={workdir}", "--config.train.max_epochs=1", "--config.eval.num_tasks=20")
   assert "step 20/20" in proc.stderr and "epoch 1: validation" in proc.stderr
-  for name in ("config.json", "metrics.jsonl", "loss.png", "validation.png", "checkpoints", "best",
-               "eval.json", "accuracy_vs_n.png", "test_pairs.png"):
+  for name in (
+    "config.json",
+    "metrics.jsonl",
+    "loss.png",
+    "validation.png",
+    "checkpoints",
+    "best",
+    "eval.json",
+    "accuracy_vs_n.png",
+    "test_pairs.png",
+  ):
     assert (workdir / name).exists(), name
   rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
   assert [r["step"] for r in rows if "loss" in r] == [10, 20]

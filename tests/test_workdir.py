@@ -43,7 +43,7 @@ def find_cycle(graph):
     stack.append(m)
     for d in sorted(graph[m]):
       if state.get(d) == "open":
-        return stack[stack.index(d):] + [d]
+        return stack[stack.index(d) :] + [d]
       if d not in state and (found := visit(d)):
         return found
     state[m] = "done"
@@ -65,8 +65,10 @@ def test_no_import_cycle():
   assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check itself works
 
 
-HOLD = "import sys, time; sys.path.insert(0, {root!r}); from siamese_jax import workdir\n" \
-       "with workdir.lock({wd!r}):\n  print('held', flush=True); time.sleep(600)\n"
+HOLD = (
+  "import sys, time; sys.path.insert(0, {root!r}); from siamese_jax import workdir\n"
+  "with workdir.lock({wd!r}):\n  print('held', flush=True); time.sleep(600)\n"
+)
 
 
 def test_lock_names_the_holder_and_dies_with_it(tmp_path):
@@ -90,8 +92,9 @@ def test_second_run_on_a_workdir_is_refused_in_one_line(tiny_omniglot, tmp_path)
   manual, _, _ = tiny_omniglot
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
   wd = tmp_path / "run"
-  first = subprocess.Popen(main_cmd(wd, "--config.train.max_epochs=200"), cwd=ROOT, env=env,
-                           stderr=subprocess.PIPE, text=True)
+  first = subprocess.Popen(
+    main_cmd(wd, "--config.train.max_epochs=200"), cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+  )
   try:
     for line in first.stderr:
       if " step " in line:
@@ -114,8 +117,11 @@ def test_disk_full_during_checkpoint_is_one_line_and_keeps_the_last_one(tiny_omn
 
   monkeypatch.setattr(ocp.CheckpointManager, "save", save)
   wd = str(tmp_path / "run")
-  with pytest.raises(workdir.WriteError, match=r"cannot write .*checkpoints: No space left on device \(wanted about"
-                     r" [\d.]+ MiB, [\d.]+ MiB free\); the last complete checkpoint is kept") as e:
+  with pytest.raises(
+    workdir.WriteError,
+    match=r"cannot write .*checkpoints: No space left on device \(wanted about"
+    r" [\d.]+ MiB, [\d.]+ MiB free\); the last complete checkpoint is kept",
+  ) as e:
     train.train(smoke_config(tiny_omniglot, log_every=1), wd)
   assert "\n" not in str(e.value)
   assert workdir.manager(wd, read_only=True).latest_step() == 5

@@ -18,12 +18,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from siamese_jax.omniglot.constants import (
-    ALPHABETS,
-    IMAGE_SIZE,
-    NUM_CHARACTERS,
-    NUM_DRAWERS,
-    SPLIT_ZIPS,
-    OmniglotDataError,
+  ALPHABETS,
+  IMAGE_SIZE,
+  NUM_CHARACTERS,
+  NUM_DRAWERS,
+  SPLIT_ZIPS,
+  OmniglotDataError,
 )
 
 _URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
@@ -31,10 +31,10 @@ _URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
 _MEMBER_RE = re.compile(r"^[^/]+/([^/]+)/character(\d+)/(\d+)_(\d+)\.png$")
 
 MANUAL_INSTRUCTIONS = (
-    "Put the four official Omniglot zips in one folder: "
-    + ", ".join(SPLIT_ZIPS.values())
-    + " (github.com/brendenlake/omniglot, python/). Point "
-    "--config.data.manual_dir (or the OMNIGLOT_DIR environment variable) at it."
+  "Put the four official Omniglot zips in one folder: "
+  + ", ".join(SPLIT_ZIPS.values())
+  + " (github.com/brendenlake/omniglot, python/). Point "
+  "--config.data.manual_dir (or the OMNIGLOT_DIR environment variable) at it."
 )
 
 
@@ -48,10 +48,7 @@ def decode_png(data: bytes, name: str) -> np.ndarray:
   except Exception as e:  # noqa: BLE001 - PIL raises many types.
     raise OmniglotDataError(f"{name}: not a readable PNG ({e})") from None
   if img.size != (IMAGE_SIZE, IMAGE_SIZE):
-    raise OmniglotDataError(
-        f"{name}: image is {img.size[0]}x{img.size[1]}, expected"
-        f" {IMAGE_SIZE}x{IMAGE_SIZE}"
-    )
+    raise OmniglotDataError(f"{name}: image is {img.size[0]}x{img.size[1]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
   return np.asarray(img.convert("L"), dtype=np.uint8)[:, :, None]
 
 
@@ -76,10 +73,7 @@ def iter_zip_examples(path: str):
     for name in names:
       m = _MEMBER_RE.match(name)
       if not m:
-        raise OmniglotDataError(
-            f"{path}: unexpected member {name!r} (want"
-            " <root>/<Alphabet>/characterNN/XXXX_YY.png)"
-        )
+        raise OmniglotDataError(f"{path}: unexpected member {name!r} (want <root>/<Alphabet>/characterNN/XXXX_YY.png)")
       alphabet, char_in_alpha, label, drawer = m.groups()
       if alphabet not in ALPHABETS:
         raise OmniglotDataError(f"{path}: unknown alphabet {alphabet!r}")
@@ -87,14 +81,17 @@ def iter_zip_examples(path: str):
         data = zf.read(name)
       except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise OmniglotDataError(f"{path}: corrupt member {name} ({e})") from None
-      yield name, {
+      yield (
+        name,
+        {
           "image": decode_png(data, f"{path}:{name}"),
           "alphabet": alphabet,
           "alphabet_name": alphabet,
           "character": int(char_in_alpha) - 1,
           "label": int(label) - 1,
           "drawer": int(drawer),
-      }
+        },
+      )
 
 
 class OmniglotDrawers(tfds.core.GeneratorBasedBuilder):
@@ -106,30 +103,27 @@ class OmniglotDrawers(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(
-                shape=(IMAGE_SIZE, IMAGE_SIZE, 1), encoding_format="png"
-            ),
-            "alphabet": tfds.features.ClassLabel(names=ALPHABETS),
-            "alphabet_name": tfds.features.Text(),
-            "character": np.int32,
-            "label": tfds.features.ClassLabel(num_classes=NUM_CHARACTERS),
-            "drawer": np.int32,
-        }),
-        supervised_keys=("image", "label"),
-        homepage="https://github.com/brendenlake/omniglot",
-        description=(
-            "Omniglot (Lake et al., 2015): 1623 handwritten characters from 50"
-            f" alphabets, {NUM_DRAWERS} drawers each; keeps the drawer number."
-        ),
+      features=tfds.features.FeaturesDict(
+        {
+          "image": tfds.features.Image(shape=(IMAGE_SIZE, IMAGE_SIZE, 1), encoding_format="png"),
+          "alphabet": tfds.features.ClassLabel(names=ALPHABETS),
+          "alphabet_name": tfds.features.Text(),
+          "character": np.int32,
+          "label": tfds.features.ClassLabel(num_classes=NUM_CHARACTERS),
+          "drawer": np.int32,
+        }
+      ),
+      supervised_keys=("image", "label"),
+      homepage="https://github.com/brendenlake/omniglot",
+      description=(
+        "Omniglot (Lake et al., 2015): 1623 handwritten characters from 50"
+        f" alphabets, {NUM_DRAWERS} drawers each; keeps the drawer number."
+      ),
     )
 
   def _split_generators(self, dl_manager):
     zips = self._zip_paths(dl_manager)
-    return {
-        split: self._generate_examples(path=os.fspath(zips[split]))
-        for split in SPLIT_ZIPS
-    }
+    return {split: self._generate_examples(path=os.fspath(zips[split])) for split in SPLIT_ZIPS}
 
   def _zip_paths(self, dl_manager) -> dict[str, str]:
     """Local zip paths: from the manual dir, else downloaded with checksums."""
@@ -141,8 +135,7 @@ class OmniglotDrawers(tfds.core.GeneratorBasedBuilder):
       return dl_manager.download({s: _URL + f for s, f in SPLIT_ZIPS.items()})
     except Exception as e:  # noqa: BLE001 - network errors come in many types.
       raise OmniglotDataError(
-          f"could not download Omniglot ({type(e).__name__}: {e}).\n"
-          + MANUAL_INSTRUCTIONS
+        f"could not download Omniglot ({type(e).__name__}: {e}).\n" + MANUAL_INSTRUCTIONS
       ) from None
 
   def _generate_examples(self, path):

@@ -24,8 +24,7 @@ def resolve_manual_dir(manual_dir: str | None) -> str | None:
   missing = [f for f in SPLIT_ZIPS.values() if not os.path.exists(os.path.join(manual_dir, f))]
   if missing:
     raise OmniglotDataError(
-        f"manual dir {manual_dir} lacks {', '.join(missing)}; it must hold "
-        + ", ".join(SPLIT_ZIPS.values())
+      f"manual dir {manual_dir} lacks {', '.join(missing)}; it must hold " + ", ".join(SPLIT_ZIPS.values())
     )
   return manual_dir
 
@@ -44,9 +43,7 @@ def prepare(data_dir: str | None = None, manual_dir: str | None = None):
     return builder
   manual_dir = resolve_manual_dir(manual_dir)
   try:
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-    )
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   except OmniglotDataError:
     raise
   except Exception as e:  # noqa: BLE001 - tfds may wrap our error.
@@ -102,9 +99,9 @@ class CharacterArray:
 
 
 def group_by_character(
-    split: dict,
-    alphabets: Sequence[str] | None = None,
-    drawers: Sequence[int] | None = None,
+  split: dict,
+  alphabets: Sequence[str] | None = None,
+  drawers: Sequence[int] | None = None,
 ) -> CharacterArray:
   """Selects alphabets and drawers from a split and groups images as [C, D, ...].
 
@@ -114,9 +111,7 @@ def group_by_character(
   if alphabets is not None:
     unknown = [a for a in alphabets if a not in present]
     if unknown:
-      raise OmniglotDataError(
-          f"alphabets not in this split: {unknown}; it has {sorted(present)}"
-      )
+      raise OmniglotDataError(f"alphabets not in this split: {unknown}; it has {sorted(present)}")
     keep = np.isin(split["alphabet"], [ALPHABETS.index(a) for a in alphabets])
   else:
     keep = np.ones(len(split["label"]), bool)
@@ -128,8 +123,8 @@ def group_by_character(
   idx = np.flatnonzero(keep)[order]
   if len(idx) != len(labels) * len(drawers):
     raise OmniglotDataError(
-        f"expected {len(labels)} characters x {len(drawers)} drawers ="
-        f" {len(labels) * len(drawers)} images, found {len(idx)}"
+      f"expected {len(labels)} characters x {len(drawers)} drawers ="
+      f" {len(labels) * len(drawers)} images, found {len(idx)}"
     )
   images = split["image"][idx].reshape((len(labels), len(drawers)) + split["image"].shape[1:])
   got_drawers = split["drawer"][idx].reshape(len(labels), len(drawers))
@@ -156,12 +151,12 @@ def resize_images(images: np.ndarray, size: int, chunk: int = 2048) -> np.ndarra
 
 
 def load_characters(
-    split: str,
-    alphabets: Sequence[str] | None = None,
-    drawers: Sequence[int] | None = None,
-    image_size: int | None = None,
-    data_dir: str | None = None,
-    manual_dir: str | None = None,
+  split: str,
+  alphabets: Sequence[str] | None = None,
+  drawers: Sequence[int] | None = None,
+  image_size: int | None = None,
+  data_dir: str | None = None,
+  manual_dir: str | None = None,
 ) -> CharacterArray:
   """Loads a split, keeps the given alphabets and drawers, resizes, groups by character."""
   chars = group_by_character(load_split(split, data_dir, manual_dir), alphabets, drawers)

@@ -37,6 +37,10 @@ eval: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q $(ARGS)
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # Resolves pyproject.toml for Linux x86_64/aarch64 and macOS arm64, Python 3.10-3.13 (uv.lock),
 # and exports it for pip (requirements.lock).
 lock: $(STAMP)
@@ -56,4 +60,4 @@ bench-deps: $(VENV)/.installed-bench
 bench: $(VENV)/.installed-bench
 	$(VENV)/bin/python experiments/bench_train.py $(if $(OMNIGLOT_DIR),--manual_dir=$(OMNIGLOT_DIR)) $(ARGS)
 
-.PHONY: venv train eval test lock check-lock pretrained bench-deps bench
+.PHONY: venv train eval test lint lock check-lock pretrained bench-deps bench

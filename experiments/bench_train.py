@@ -157,7 +157,7 @@ def peak_rss_bytes() -> int:
   """This process's peak resident size: VmHWM (ru_maxrss would carry the forking parent's over exec)."""
   try:
     with open("/proc/self/status") as f:
-      return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM:"))
+      return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
   except (OSError, StopIteration):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -198,9 +198,9 @@ def numpy_params(c) -> dict:
 
 
 def torch_available() -> bool:
-  try:
-    import torch  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
+  import importlib.util  # pylint: disable=g-import-not-at-top
+
+  if importlib.util.find_spec("torch") is None:
     return False
   return True
 
@@ -213,7 +213,8 @@ def train_table(rows: list[dict]) -> str:
   """Markdown table of the `train` section; the ratio is against PyTorch at the same network and dtype."""
   ref = {(r["preset"], r["dtype"]): r.get("pairs_per_s") for r in rows if r["framework"] == "torch"}
   lines = [
-    "| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / PyTorch | peak RSS MiB | XLA temp MiB |",
+    "| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / PyTorch | peak RSS MiB"
+    " | XLA temp MiB |",
     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
   for r in rows:
@@ -433,7 +434,7 @@ def machine() -> str:
   cpu = platform.processor() or platform.machine()
   try:
     with open("/proc/cpuinfo") as f:
-      cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
   except (OSError, StopIteration):
     pass
   return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} ({jax.default_backend()})"

@@ -24,8 +24,8 @@ def tune_allocator(threshold: int = 2**31 - 1) -> bool:
   """Sets glibc's mmap and trim thresholds to `threshold` bytes; True if applied.
 
   A no-op (False) off Linux/glibc, or when $SIAMESE_JAX_NO_MALLOC_TUNING is set.
-  mallopt takes a C int, so larger values are capped at 2**31 - 1. Process-wide and irreversible: freed memory is kept for reuse, so the resident
-  size stays near the peak.
+  mallopt takes a C int, so larger values are capped at 2**31 - 1. Process-wide and irreversible:
+  freed memory is kept for reuse, so the resident size stays near the peak.
   """
   if os.environ.get(_DISABLE_ENV) or not sys.platform.startswith("linux"):
     return False

@@ -10,7 +10,7 @@ from experiments import bench_train
 from siamese_jax import losses, model
 
 torch = pytest.importorskip("torch", reason="PyTorch is the optional `bench` extra")
-from experiments import torch_reference as tr  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import torch_reference as tr  # noqa: E402 - only once torch is known to be there
 
 
 @pytest.mark.parametrize("preset", ["smoke", "cpu"])

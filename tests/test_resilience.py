@@ -134,7 +134,7 @@ def test_sigkill_at_random_points_then_resume(tiny_omniglot, tmp_path, reference
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
   wd = tmp_path / "run"
   rng = random.Random(0)
-  for attempt in range(3):
+  for _ in range(3):
     proc = subprocess.Popen(main_cmd(wd), cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:  # Wait until training runs, then kill at a random moment.
       if " step " in line or "resumed" in line:

@@ -341,7 +341,9 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
 
 def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
   """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics)."""
+  t0 = time.time()
   val = validation_metrics(config, state.params, val_chars)
+  val["val_seconds"] = time.time() - t0  # the scorer compiles once per process (oneshot.model_scorer)
   best_val, best_epoch, improved, stop = early_stopping(
     float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience
   )

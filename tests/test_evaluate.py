@@ -58,6 +58,19 @@ def test_constant_model_scores_chance(n_way):
     assert abs(r["accuracy"] - 100 * p) < 4 * 100 * np.sqrt(p * (1 - p) / n_tasks), r
 
 
+def test_model_scorer_compiles_once_per_process():
+  cfg = koch.get_config("smoke").model
+  a, b = (model.init(jax.random.PRNGKey(i), cfg) for i in (0, 1))
+  # Every epoch's validation builds a scorer for new parameters: the jitted embed is shared.
+  assert oneshot.model_scorer(a).jitted_embed is oneshot.model_scorer(b).jitted_embed
+  assert oneshot.model_scorer(a).jitted_embed is not oneshot.model_scorer(a, "bfloat16").jitted_embed
+  x = jnp.zeros((4, 32, 32, 1), jnp.uint8)
+  oneshot.model_scorer(a).jitted_embed(a, x)
+  compiled = oneshot.model_scorer(a).jitted_embed._cache_size()
+  oneshot.model_scorer(b).jitted_embed(b, x)
+  assert oneshot.model_scorer(b).jitted_embed._cache_size() == compiled
+
+
 def test_within_alphabet_draws_one_alphabet_and_skips_small_ones():
   chars = coded_characters(alphabet_sizes=(5, 8, 12))
   tasks, spec = oneshot.make_tasks(chars.alphabets, 6, "within_alphabet", 6, 1, 500, seed=3)

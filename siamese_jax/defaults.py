@@ -115,6 +115,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.verification_pairs = 10_000
   c.eval.matlab_verification = (5, 150)  # batches x pairs.
   c.eval.lake_runs = config_dict.placeholder(str)  # all_runs.zip; default: manual dir, OMNIGLOT_DIR.
+  c.eval.fresh_lake_runs = 400  # fresh runs in Lake's format from the test alphabets (0: none)
   c.eval.mhd_baseline = True  # the official demo's baseline on Lake's runs (about 20 s).
   c.eval.batch_size = 256  # images per encoder call.
   return c

@@ -21,7 +21,7 @@ import numpy as np
 from siamese_jax import figures, input_pipeline, lake_runs, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
-from siamese_jax.omniglot.constants import OmniglotDataError
+from siamese_jax.omniglot.constants import ALPHABETS, OmniglotDataError
 
 EVAL_FILE = "eval.json"
 # Baseline scorers evaluated beside the model on the same tasks (eval.baselines).
@@ -146,7 +146,41 @@ def _lake_result(runs, preds, **extra) -> dict:
   errors = lake_runs.error_rates(runs, preds)
   correct = int(sum(np.sum(p == r.answer) for r, p in zip(runs, preds)))
   total = sum(len(r.answer) for r in runs)
-  return {"error": float(errors.mean()), "per_run_error": errors.tolist(), **_result(correct, total), **extra}
+  return {
+    "error": float(errors.mean()),
+    "per_run_error": errors.tolist(),
+    **_result(correct, total),
+    "ci95_runs": list(oneshot.bootstrap_ci(100.0 - errors)),
+    **extra,
+  }
+
+
+def fresh_lake_runs(
+  scorer: oneshot.Scorer, chars: loader.CharacterArray, num_runs: int, seed: int, batch_size: int = 256
+) -> dict:
+  """Accuracy on `num_runs` fresh runs in Lake's format drawn from `chars` (see `oneshot.make_lake_format_runs`):
+  overall with a Wilson interval over queries and a bootstrap interval over runs, per run and per alphabet."""
+  tasks, run_alphabet = oneshot.make_lake_format_runs(chars.alphabets, len(chars.drawers), num_runs, seed)
+  out = {
+    "protocol": f"fresh runs in Lake's format (20-way within-alphabet, one drawer for the support, another"
+    f" for the queries), seed {seed}",
+    "num_runs": len(run_alphabet),
+  }
+  if not len(run_alphabet):
+    return {**out, "skipped": "no alphabet with 20 characters"}
+  table, remap, passes = oneshot.EmbeddedSet(scorer, chars.images, batch_size).embed(tasks.query, tasks.support)
+  correct = (oneshot.predict(scorer, table, remap, tasks) == tasks.target).reshape(len(run_alphabet), -1)
+  per_run = 100.0 * correct.mean(axis=1)
+  names = [ALPHABETS[int(a)] for a in run_alphabet]
+  per_alphabet = {n: float(np.mean([r for r, m in zip(per_run, names) if m == n])) for n in sorted(set(names))}
+  return {
+    **out,
+    **_result(int(correct.sum()), correct.size),
+    "ci95_runs": list(oneshot.bootstrap_ci(per_run)),
+    "per_run_accuracy": per_run.tolist(),
+    "per_alphabet_accuracy": per_alphabet,
+    "encoder_passes": passes,
+  }
 
 
 def lake_evaluation(scorers, config) -> dict:
@@ -218,6 +252,9 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
       results["encoder_passes"][f"{set_name}/{s.name}"] = passes
   results["verification"] = verification(model_s, ev, e)
   results["lake_runs"] = lake_evaluation(scorers, config)
+  results["fresh_lake_runs"] = {
+    s.name: fresh_lake_runs(s, ev, e.fresh_lake_runs, e.seed + 3, e.batch_size) for s in scorers
+  }
   results["seconds"] = time.time() - t0
   return results, ev
 
@@ -253,10 +290,21 @@ def summary_table(results: dict) -> str:
   if "results" in lake:
     lines.append("Lake's 20 official runs (20-way within-alphabet), accuracy % [95% CI]:")
     for name, r in lake["results"].items():
-      lines.append(f"  {name:<10} {_fmt(r)}   error {r['error']:.1f}%")
+      runs_ci = r.get("ci95_runs", [float("nan")] * 2)
+      lines.append(
+        f"  {name:<10} {_fmt(r)}   error {r['error']:.1f}%   over runs [{runs_ci[0]:4.1f}, {runs_ci[1]:4.1f}]"
+      )
     lines.append("  chance      5.0")
   else:
     lines.append(f"Lake's runs skipped: {lake.get('skipped')}")
+  fresh = {name: r for name, r in results.get("fresh_lake_runs", {}).items() if r.get("total")}
+  if fresh:
+    n = max(r["num_runs"] for r in fresh.values())
+    lines.append(
+      f"{n} fresh runs in Lake's format from the test alphabets, accuracy % [95% CI over queries], [over runs]:"
+    )
+    for name, r in fresh.items():
+      lines.append(f"  {name:<10} {_fmt(r)}   [{r['ci95_runs'][0]:4.1f}, {r['ci95_runs'][1]:4.1f}]")
   v = results["verification"]
   lines.append(f"Verification: MATLAB protocol {_fmt(v['matlab'])}; {v['fixed']['total']} pairs {_fmt(v['fixed'])}")
   lines.append("One-shot sweep, accuracy % [95% CI]:")

@@ -184,6 +184,46 @@ class EmbeddedSet:
     return table, (lambda idx: lookup[idx]), len(unique)
 
 
+def make_lake_format_runs(
+  alphabets: np.ndarray, num_drawers: int, num_runs: int, seed: int, n_way: int = 20
+) -> tuple[Tasks, np.ndarray]:
+  """`num_runs` fresh runs in the format of Lake's official ones, as tasks; and each run's alphabet [R].
+
+  A run: one alphabet (drawn uniformly among those with at least `n_way` characters),
+  `n_way` of its characters, two distinct drawers; the first drawer's images are the
+  support, each character's image by the second drawer is one query. So a run is
+  `n_way` tasks sharing one support, in a shuffled order; tasks are [R * n_way], run-major.
+  """
+  rng = np.random.default_rng(seed)
+  ids, counts = np.unique(alphabets, return_counts=True)
+  eligible = ids[counts >= n_way]
+  if not len(eligible) or num_runs == 0:
+    empty = np.zeros((0,), np.int64)
+    return Tasks(empty, np.zeros((0, n_way, 1), np.int64), empty, np.zeros((0, n_way), np.int64)), empty
+  run_alphabet = rng.choice(eligible, num_runs)
+  query, support, target, chars = [], [], [], []
+  for a in run_alphabet:
+    cs = rng.choice(np.flatnonzero(alphabets == a), n_way, replace=False)  # support order
+    d_support, d_query = rng.choice(num_drawers, 2, replace=False)
+    for t in rng.permutation(n_way):  # each character once as the query
+      query.append(cs[t] * num_drawers + d_query)
+      support.append(cs[:, None] * num_drawers + d_support)
+      target.append(t)
+      chars.append(cs)
+  tasks = Tasks(np.array(query), np.stack(support), np.array(target), np.stack(chars))
+  return tasks, run_alphabet
+
+
+def bootstrap_ci(per_cluster: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+  """95% percentile interval of the mean of `per_cluster` values (e.g. accuracy per run), resampling
+  whole clusters: an interval that respects that queries of one run (or alphabet) are correlated."""
+  x = np.asarray(per_cluster, np.float64)
+  if len(x) < 2:
+    return (float("nan"), float("nan"))
+  means = x[np.random.default_rng(seed).integers(0, len(x), (reps, len(x)))].mean(axis=1)
+  return (float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
+
+
 def accuracy_ci(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
   """Wilson 95% interval for a proportion, in percent."""
   if total == 0:

@@ -184,3 +184,30 @@ def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
   assert results["lake_runs"]["results"]["model"]["encoder_passes"] == 80
   assert set(results["lake_runs"]["results"]) == {"model", "pixel_1nn"}
   assert results["verification"]["fixed"]["total"] == 1000
+
+
+def test_fresh_runs_follow_lake_format_and_score_like_the_scorer():
+  chars = coded_characters(alphabet_sizes=(25, 12, 30))  # the 12-character alphabet is never used
+  tasks, run_alphabet = oneshot.make_lake_format_runs(chars.alphabets, len(chars.drawers), 50, seed=3)
+  assert len(run_alphabet) == 50 and set(run_alphabet.tolist()) == {0, 2}
+  again, _ = oneshot.make_lake_format_runs(chars.alphabets, len(chars.drawers), 50, seed=3)
+  np.testing.assert_array_equal(again.query, tasks.query)  # deterministic
+  d = len(chars.drawers)
+  for r in range(50):
+    q, s, t = (
+      tasks.query[r * 20 : (r + 1) * 20],
+      tasks.support[r * 20 : (r + 1) * 20, :, 0],
+      tasks.target[r * 20 : (r + 1) * 20],
+    )
+    assert (s == s[0]).all()  # one support set per run
+    assert len(set((s[0] // d).tolist())) == 20 and len(set((s[0] % d).tolist())) == 1  # 20 characters, one drawer
+    assert set(chars.alphabets[s[0] // d].tolist()) == {run_alphabet[r]}
+    assert sorted((q // d).tolist()) == sorted((s[0] // d).tolist())  # each character once as the query
+    assert len(set((q % d).tolist())) == 1 and (q % d)[0] != (s[0] % d)[0]  # another drawer
+    np.testing.assert_array_equal(s[0][t] // d, q // d)  # the target is the query's character
+  ci = oneshot.bootstrap_ci(np.array([80.0, 90.0, 100.0, 70.0]))
+  assert 70.0 <= ci[0] < 85.0 < ci[1] <= 100.0
+  perfect = evaluate.fresh_lake_runs(feature_scorer(0, "char"), chars, 50, 3, 64)
+  assert perfect["accuracy"] == 100.0 and perfect["num_runs"] == 50 and len(perfect["per_alphabet_accuracy"]) == 2
+  blind = evaluate.fresh_lake_runs(feature_scorer(1, "drawer"), chars, 50, 3, 64)  # all candidates tie
+  assert blind["accuracy"] < 15.0 and blind["ci95_runs"][0] <= blind["accuracy"] <= blind["ci95_runs"][1]

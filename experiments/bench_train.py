@@ -378,7 +378,7 @@ def compare_sweep(params, chars, image_size: int, n_way: int, num_tasks: int, ba
   scorer = oneshot.model_scorer(params)
   args = ((n_way,), ("within_alphabet",), 1, num_tasks, 0)  # ways, protocols, shots, tasks, seed
   ((row,), fast_passes), t_fast = _timed(lambda: evaluate.nway_accuracy(scorer, chars, "evaluation", *args, batch_size))
-  ((tasks, _),) = evaluate.sweep_tasks(chars, *args)
+  ((tasks, _),) = evaluate.nway_tasks(chars, *args)
   flat = chars.images.reshape((-1,) + chars.images.shape[2:])
   (preds, passes), t_naive = _timed(
     lambda: naive_predictions(params, flat[tasks.query], flat[tasks.support[:, :, 0]], image_size)

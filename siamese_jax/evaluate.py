@@ -38,7 +38,7 @@ def _result(correct: int, total: int) -> dict:
   }
 
 
-def sweep_tasks(chars: loader.CharacterArray, ways, protocols, shots: int, num_tasks: int, seed: int) -> list:
+def nway_tasks(chars: loader.CharacterArray, ways, protocols, shots: int, num_tasks: int, seed: int) -> list:
   """The (tasks, spec) of every protocol x N of a sweep, each from its own seed."""
   return [
     oneshot.make_tasks(
@@ -64,7 +64,7 @@ def nway_accuracy(
 
   Returns (rows, encoder passes); every referenced image is embedded once.
   """
-  specs = sweep_tasks(chars, ways, protocols, shots, num_tasks, seed)
+  specs = nway_tasks(chars, ways, protocols, shots, num_tasks, seed)
   embedded = oneshot.EmbeddedSet(scorer, chars.images, batch_size)
   table, remap, passes = embedded.embed(*[a for t, _ in specs for a in (t.query, t.support)])
   rows = []

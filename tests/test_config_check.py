@@ -46,3 +46,23 @@ def test_batch_must_divide_across_devices():
   config_check.check(cfg, num_devices=4)
   with pytest.raises(config_check.ConfigError, match="config.train.batch_size: global batch of 32 .* 3 devices"):
     config_check.check(cfg, num_devices=3)
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback(capsys):
+  from siamese_jax import cli
+
+  with pytest.raises(SystemExit) as e:
+    with cli.one_line_errors():
+      config_check.check(_bad_config())
+  assert e.value.code == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: config.train.learning_rate: must be > 0") and err.count("\n") == 1
+  with pytest.raises(ZeroDivisionError):  # not a user error: re-raised with its traceback
+    with cli.one_line_errors():
+      _ = 1 / 0
+
+
+def _bad_config():
+  cfg = koch.get_config("smoke")
+  cfg.train.learning_rate = -1.0
+  return cfg

@@ -146,7 +146,7 @@ def trial_name(overrides: dict[str, Any], seed: int) -> str:
 
 def _format(value) -> str:
   if isinstance(value, float):
-    return f"{value:.4g}"
+    return f"{value:.6g}"
   if isinstance(value, (list, tuple)):
     return "(" + ",".join(_format(v) for v in value) + ("," if len(value) == 1 else "") + ")"
   return str(value)
@@ -434,7 +434,8 @@ def write_summary(
   lines = [
     "# Sweep results: ranked by validation only",
     "",
-    "Mean best-epoch validation accuracy (20-way within-alphabet, validation alphabets) over seeds.",
+    "Mean best-epoch validation accuracy (N-way within-alphabet one-shot on the validation alphabets, N ="
+    " validation.n_way) over seeds.",
     "",
     "| rank | overrides | validation % mean | sd | seeds | finished |",
     "| ---: | --- | ---: | ---: | ---: | ---: |",

@@ -301,6 +301,7 @@ def run_sweep(
   os.makedirs(workdir, exist_ok=True)
   storage = storage or os.path.dirname(workdir)
   name = os.path.basename(workdir) + "_tune" if storage == os.path.dirname(workdir) else os.path.basename(workdir)
+  os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a research run
   if not ray.is_initialized():
     env = trial_env(res["cpu"], res["gpu"])
     kwargs = (

@@ -65,7 +65,7 @@ def cpu(c):
   c.train.lr_schedule = "cosine"
   c.train.b2 = 0.999
   c.train.steps_per_epoch = 500
-  c.train.max_epochs = 25  # 12,500 steps; with the evaluation 46 to FILL min on our 2-core CPUs (docs/results.md)
+  c.train.max_epochs = 25  # 12,500 steps; 46 min alone on a 2-core CPU (docs/results.md)
   c.train.patience = 0  # the best epoch's parameters are evaluated all the same.
   c.train.log_every = 100
   return c

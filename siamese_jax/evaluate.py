@@ -209,20 +209,10 @@ def lake_evaluation(scorers, config) -> dict:
 
 
 def load_eval_characters(config, which: str) -> loader.CharacterArray:
-  """Characters of the evaluation set ("evaluation") or of the training alphabets."""
-  d, e = config.data, config.eval
+  """Characters of the evaluation set ("evaluation") or of the (unrotated) training alphabets."""
   if which == "evaluation":
-    split, alphabets, drawers = e.split, e.alphabets, e.drawers
-  else:
-    split, alphabets, drawers = d.train_split, d.train_alphabets, d.train_drawers
-  return loader.load_characters(
-    split,
-    alphabets=alphabets,
-    drawers=drawers,
-    image_size=config.model.image_size,
-    data_dir=d.data_dir,
-    manual_dir=d.manual_dir,
-  )
+    return input_pipeline.held_out_characters(config.eval, config.data, config.model.image_size)
+  return input_pipeline.training_characters(config.data, config.model.image_size, class_rotations=False)
 
 
 def evaluate_params(config: ml_collections.ConfigDict, params):

@@ -44,15 +44,14 @@ def training_characters(data: ml_collections.ConfigDict, image_size: int, class_
   return augment.with_rotated_classes(chars) if class_rotations else chars
 
 
-def validation_characters(
-  validation: ml_collections.ConfigDict, data: ml_collections.ConfigDict, image_size: int
+def held_out_characters(
+  section: ml_collections.ConfigDict, data: ml_collections.ConfigDict, image_size: int
 ) -> loader.CharacterArray:
-  """The validation characters (alphabets and drawers of `validation`) at the model's input size."""
-  v = validation
+  """The characters a `validation` or `eval` section names (its split, alphabets, drawers) at the input size."""
   return loader.load_characters(
-    v.split,
-    alphabets=v.alphabets,
-    drawers=v.drawers,
+    section.split,
+    alphabets=section.alphabets,
+    drawers=section.drawers,
     image_size=image_size,
     data_dir=data.data_dir,
     manual_dir=data.manual_dir,

@@ -261,7 +261,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     sharding.describe(mesh),
   )
   val_chars = (
-    input_pipeline.validation_characters(config.validation, config.data, config.model.image_size)
+    input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
     if config.validation.enabled
     else None
   )

@@ -119,7 +119,7 @@ def test_training_never_sees_validation_or_test_alphabets(real_omniglot):
     # Rotated copies included: the label of a rotation is the original's plus k * offset.
     originals = {int(chars.labels[c]) % augment.ROTATED_LABEL_OFFSET for c in seen}
     names = {ALPHABETS[int(chars.alphabets[c])] for c in seen}
-    held_out = input_pipeline.validation_characters(cfg.validation, cfg.data, cfg.model.image_size)
+    held_out = input_pipeline.held_out_characters(cfg.validation, cfg.data, cfg.model.image_size)
     assert originals.isdisjoint(held_out.labels.tolist())
     assert names <= set(chars.alphabet_names) and len(names) == 30
     assert names.isdisjoint(cfg.validation.alphabets) and names.isdisjoint(koch.TEST_ALPHABETS)

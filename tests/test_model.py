@@ -74,8 +74,16 @@ def test_cpu_conv_takes_the_dft_where_it_pays():
     ((64, 105, 105, 1), (10, 10, 1, 64)),
     ((64, 48, 48, 64), (7, 7, 64, 128)),
     ((64, 21, 21, 128), (4, 4, 128, 128)),
+    ((64, 9, 9, 128), (4, 4, 128, 256)),
   ]
-  assert [convs.dft_pays(*s) for s in koch_layers] == [False, True, True]  # one input channel: direct
+  cpu_layers = [
+    ((128, 28, 28, 1), (3, 3, 1, 64)),
+    ((128, 13, 13, 64), (3, 3, 64, 128)),
+    ((128, 5, 5, 128), (3, 3, 128, 128)),
+  ]
+  assert [convs.dft_pays(*s) for s in koch_layers[:3]] == [False, True, True]  # one input channel: direct
+  assert [convs.cpu_formulation(*s) for s in koch_layers] == ["direct", "dft", "dft", "patches"]
+  assert [convs.cpu_formulation(*s) for s in cpu_layers] == ["patches"] * 3  # small im2col blocks
   assert not convs.dft_pays((8, 16, 16, 8), (3, 3, 8, 8))  # small kernel, few channels: direct
   assert convs.dft_pays((2, 24, 25, 16), (7, 7, 16, 32))  # the DFT case of the equality test above
 
@@ -169,3 +177,19 @@ def test_group_norm_statistics_and_scale_invariance():
   cfg.norm_groups = 0
   assert "g" not in model.init(jax.random.PRNGKey(1), cfg)["conv0"]
   assert not np.allclose(model.encode(model.init(jax.random.PRNGKey(1), cfg), images), e)
+
+
+def test_all_pair_logits_match_pair_logits_and_autodiff():
+  """The custom-gradient all-pairs head: values and gradients equal the broadcast form."""
+  k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+  params = {"head": {"w": jax.random.normal(k1, (16, 1)), "b": jnp.array([0.3])}}
+  emb = jax.random.uniform(k2, (9, 16))
+  g = jax.random.normal(k3, (9, 9))
+  ref = lambda p, e: model.pair_logits(p, e[:, None, :], e[None, :, :])
+  got = model.all_pair_logits(params, emb)
+  np.testing.assert_allclose(got, ref(params, emb), rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(got, got.T, rtol=0, atol=1e-6)
+  loss = lambda f: lambda p, e: jnp.sum(g * f(p, e))
+  grads = [jax.grad(loss(f), argnums=(0, 1))(params, emb) for f in (model.all_pair_logits, ref)]
+  for a, b in zip(*map(jax.tree_util.tree_leaves, grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

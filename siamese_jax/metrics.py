@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 import json
 import os
+import time
 from typing import Any
 
 import jax
@@ -73,22 +74,41 @@ def read_metrics(workdir: str) -> list[dict]:
   return rows
 
 
-def plot_curves(workdir: str, keys: tuple[str, ...], filename: str, title: str) -> str | None:
-  """Plots metrics `keys` against step into `<workdir>/<filename>`; None if no data."""
+class Elapsed:
+  """Wall-clock seconds of a run: the last `elapsed_s` in `<workdir>/metrics.jsonl` (0 for a new
+  run; after a resume, the restored step's) plus the seconds since this object was made."""
+
+  def __init__(self, workdir: str):
+    self._base = max((r["elapsed_s"] for r in read_metrics(workdir) if "elapsed_s" in r), default=0.0)
+    self._start = time.time()
+
+  def __call__(self) -> float:
+    return self._base + time.time() - self._start
+
+
+def plot_curves(workdir: str, keys: tuple[str, ...], filename: str, title: str, x: str = "step") -> str | None:
+  """Plots metrics `keys` against `x` ("step", or another metric such as "elapsed_s", shown in
+  minutes) into `<workdir>/<filename>`, with the band between `<key>_lo` and `<key>_hi` where
+  the rows have them; None if no data."""
   import matplotlib  # pylint: disable=g-import-not-at-top
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-  rows = read_metrics(workdir)
-  series = {k: np.array([(r["step"], r[k]) for r in rows if k in r]) for k in keys}
-  series = {k: v for k, v in series.items() if len(v)}
+  rows = [r for r in read_metrics(workdir) if x in r]
+  scale = 60.0 if x == "elapsed_s" else 1.0
+  series = {k: [r for r in rows if k in r] for k in keys}
+  series = {k: v for k, v in series.items() if v}
   if not series:
     return None
   fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.5), squeeze=False)
   for ax, (k, v) in zip(axes[0], series.items()):
-    ax.plot(v[:, 0], v[:, 1], marker="." if len(v) < 50 else None)
-    ax.set_xlabel("step")
+    xs = np.array([r[x] / scale for r in v])
+    ax.plot(xs, [r[k] for r in v], marker="." if len(v) < 50 else None)
+    if all(f"{k}_lo" in r and f"{k}_hi" in r for r in v):
+      ax.fill_between(xs, [r[f"{k}_lo"] for r in v], [r[f"{k}_hi"] for r in v], alpha=0.25, label="95% interval")
+      ax.legend(loc="lower right")
+    ax.set_xlabel("minutes" if x == "elapsed_s" else x)
     ax.set_ylabel(k)
     ax.grid(alpha=0.3)
   fig.suptitle(title)

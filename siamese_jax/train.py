@@ -110,6 +110,23 @@ def _format_eta(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+# The first steps after compilation are timed (one host sync each) until this many seconds or 3 steps.
+ESTIMATE_AFTER_S = 15.0
+
+
+def time_estimate(seconds_per_step: float, steps_per_epoch: int, steps_left: int, backend: str) -> str:
+  """One line: what an epoch and the rest of the run will take at the measured step time, and
+  on a CPU backend where the rest takes over two hours, a pointer to the `:cpu` preset."""
+  line = (
+    f"measured {seconds_per_step:.2f} s/step on {backend}: an epoch ({steps_per_epoch} steps) takes about"
+    f" {_format_eta(seconds_per_step * steps_per_epoch)}, the {steps_left} steps left about"
+    f" {_format_eta(seconds_per_step * steps_left)} (h:mm:ss, training only)"
+  )
+  if backend == "cpu" and seconds_per_step * steps_left > 2 * 3600:
+    line += "; on a CPU, --config=configs/koch.py:cpu trains a strong model in about an hour"
+  return line
+
+
 class Progress:
   """Prints step, loss, pairs/s and ETA every `log_every` steps; a tqdm bar on a terminal."""
 
@@ -147,8 +164,8 @@ class Progress:
 
 
 def validation_metrics(config, params, chars: loader.CharacterArray) -> dict[str, float]:
-  """Validation: N-way within-alphabet one-shot accuracy (the same tasks every epoch)
-  and verification accuracy on balanced pairs, both in percent."""
+  """Validation: N-way within-alphabet one-shot accuracy (the same tasks every epoch) with
+  its 95% interval (val_one_shot_lo, _hi), and verification accuracy on balanced pairs, in percent."""
   from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
   v = config.validation
@@ -160,8 +177,11 @@ def validation_metrics(config, params, chars: loader.CharacterArray) -> dict[str
     raise config_check.ConfigError(f"config.validation.n_way: no validation alphabet has {v.n_way} characters")
   a, b, y = evaluate.verification_pairs(chars, v.verification_pairs, v.seed)
   p, _ = evaluate.pair_probabilities(scorer, chars, a, b, config.eval.batch_size)
+  lo, hi = rows[0]["ci95"]  # Wilson over the tasks
   return {
     "val_one_shot": rows[0]["accuracy"],
+    "val_one_shot_lo": lo,
+    "val_one_shot_hi": hi,
     "val_verification": 100.0 * float(np.mean(evaluate.verification_correct(p, y))),
   }
 
@@ -294,6 +314,8 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   progress = Progress(start, total, input_pipeline.pairs_per_step(config.train))
   pending = []
   step = start
+  elapsed = metrics_lib.Elapsed(workdir)  # wall seconds of this run, carried over resumes
+  first_timed = None  # (step, time) after compilation, until the time estimate is logged
   try:
     with _StopSignals() as signals:
       while step < total:
@@ -303,19 +325,25 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
         if step == start + 1:
           jax.block_until_ready(out["loss"])  # Exclude compilation from the first rate.
           progress.reset(step)
+          first_timed = (step, time.time())
+        elif first_timed is not None:
+          jax.block_until_ready(out["loss"])
+          n, dt = step - first_timed[0], time.time() - first_timed[1]
+          if n >= 3 or dt >= ESTIMATE_AFTER_S or step == total:
+            logging.info(time_estimate(dt / n, spe, total - step, jax.default_backend()))
+            first_timed = None
         epoch_end = step % spe == 0
         save = step % config.train.checkpoint_every == 0 or step == total or epoch_end
         if step % config.train.log_every == 0 or save or signals.signum:
           loss = _guard_finite(pending, step, mngr)  # The only host sync between epochs.
           pending = []
           rate = progress.update(step, loss)
-          writer.write(
-            step,
-            {"loss": loss, "pairs_per_s": rate, "learning_rate": optim.current_learning_rate(config.train, step, spe)},
-          )
+          lr = optim.current_learning_rate(config.train, step, spe)
+          writer.write(step, {"loss": loss, "pairs_per_s": rate, "learning_rate": lr, "elapsed_s": elapsed()})
         stop, val = False, None
         if epoch_end and val_chars is not None:
-          state, stop, val = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step)
+          state, stop, val = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step, elapsed)
+          progress.reset(step)  # the next pairs/s is of training steps alone
         if save or stop or signals.signum:
           workdir_lib.save(mngr, step, state)
         if val is not None and on_epoch is not None:
@@ -336,14 +364,18 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     m.close()
   metrics_lib.plot_curves(workdir, ("loss",), "loss.png", "training loss")
   metrics_lib.plot_curves(workdir, ("val_one_shot", "val_verification"), "validation.png", "validation accuracy (%)")
+  metrics_lib.plot_curves(
+    workdir, ("val_one_shot",), "validation_vs_time.png", "validation accuracy (%) against wall-clock", x="elapsed_s"
+  )
   return state, (best["params"] if best is not None else state.params)
 
 
-def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step):
+def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elapsed):
   """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics)."""
   t0 = time.time()
   val = validation_metrics(config, state.params, val_chars)
   val["val_seconds"] = time.time() - t0  # the scorer compiles once per process (oneshot.model_scorer)
+  val["elapsed_s"] = elapsed()
   best_val, best_epoch, improved, stop = early_stopping(
     float(state.best_val), int(state.best_epoch), val["val_one_shot"], epoch, config.train.patience
   )

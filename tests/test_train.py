@@ -175,8 +175,21 @@ def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
     "eval.json",
     "accuracy_vs_n.png",
     "test_pairs.png",
+    "validation_vs_time.png",
   ):
     assert (workdir / name).exists(), name
+  assert "measured " in proc.stderr and " s/step on cpu: an epoch (20 steps) takes about" in proc.stderr
   rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
   assert [r["step"] for r in rows if "loss" in r] == [10, 20]
+  (val,) = [r for r in rows if "val_one_shot" in r]
+  assert val["val_one_shot_lo"] <= val["val_one_shot"] <= val["val_one_shot_hi"]
+  assert 0 < rows[0]["elapsed_s"] <= rows[1]["elapsed_s"] <= val["elapsed_s"]
   assert json.load(open(workdir / "config.json"))["train"]["max_epochs"] == 1
+
+
+def test_time_estimate_points_slow_cpu_runs_to_the_cpu_preset():
+  slow = train.time_estimate(12.0, 1000, 200_000, "cpu")
+  assert "an epoch (1000 steps) takes about 3:20:00" in slow and "the 200000 steps left about 666:40:00" in slow
+  assert "--config=configs/koch.py:cpu" in slow
+  assert ":cpu" not in train.time_estimate(0.2, 500, 12_000, "cpu")  # 40 minutes: fine on a CPU
+  assert ":cpu" not in train.time_estimate(12.0, 1000, 200_000, "gpu")

@@ -5,23 +5,32 @@ per measurement and one framework's threads never compete with the other's):
 
   train    one full train step (both images of every pair forward, clamped BCE,
            backward, Adam) of our jitted step and of the identical PyTorch
-           network (`experiments/torch_reference.py`), for the Koch network at
-           105x105 and the `:cpu` preset's network (28x28), float32 and bfloat16
-           (ours: `model.dtype`; PyTorch: autocast + channels_last), for each
-           `--conv_impls` of ours ("xla" is the plain lax.conv_general_dilated path).
+           network (`experiments/torch_reference.py`), eager and `torch.compile`
+           (inductor), for the Koch network at 105x105 and the `:cpu` preset's
+           network (28x28), float32 and bfloat16 (ours: `model.dtype`, which is
+           float32 on a CPU without native bfloat16; PyTorch: autocast +
+           channels_last), for each `--conv_impls` of ours ("xla" is the plain
+           lax.conv_general_dilated path). Ratios are against the fastest PyTorch
+           row of the same network and dtype. Both frameworks get the same
+           allocator tuning (`siamese_jax.host.tune_allocator`) and every core.
+  preset   the `:cpu` preset's real train step (all pairs of 32 characters x 4
+           drawers, distortions, on-device sampling) and its per-epoch validation
+           (2,000 20-way tasks + verification pairs on the validation alphabets),
+           with validation's share of an epoch.
   scaling  our step time against batch size and input resolution (Koch network).
   eval     Lake's 20 runs and a 400-task 20-way sweep with the Koch network:
            embed-once (the harness) against the naive way (both images of every
            query x candidate pair through the network).
 
-Warm-up (compilation) is excluded; each figure is the median of `--repeats`
+A row that does not finish within `--row_timeout` seconds says so. Warm-up
+(compilation) is excluded; each figure is the median of `--repeats`
 timings of `--steps` steps. GFLOP/s counts 3x the forward FLOPs per image (forward,
 input gradient, weight gradient). Peak RSS is the child process's maximum
 resident size (framework included); "XLA temp" is the step's scratch memory
 from XLA's buffer assignment. Our step also samples its pairs on the device
 (distortions off here); PyTorch gets ready-made batches.
 
-  python experiments/bench_train.py --manual_dir=../shared/omniglot [--sections=train,scaling,eval]
+  python experiments/bench_train.py --manual_dir=../shared/omniglot [--sections=train,preset,scaling,eval]
 
 Writes bench.md, bench.json and bench_scaling.png to --out. PyTorch comes from the
 `bench` extra (`pip install -e '.[bench]'`); without it the PyTorch rows say n/a.
@@ -47,7 +56,9 @@ import numpy as np
 
 from configs import koch  # pylint: disable=g-import-not-at-top
 
-flags.DEFINE_list("sections", ["train", "scaling", "eval"], "Which parts to run.")
+flags.DEFINE_list("sections", ["train", "preset", "scaling", "eval"], "Which parts to run.")
+flags.DEFINE_list("torch_modes", ["eager", "compile"], "PyTorch execution modes in `train`.")
+flags.DEFINE_integer("row_timeout", 420, "Seconds a measurement may take (compilation included) before it is dropped.")
 flags.DEFINE_list("presets", ["koch", "cpu"], "Networks of these presets are timed in `train`.")
 flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes in `train`.")
 flags.DEFINE_list("conv_impls", ["xla", "auto"], "Our convolution implementations in `train`.")
@@ -117,6 +128,7 @@ def _run_jax(spec: dict, params_np) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
 
   from siamese_jax import input_pipeline, train  # pylint: disable=g-import-not-at-top
+  from siamese_jax import model as model_lib  # pylint: disable=g-import-not-at-top
 
   c = bench_config(spec["preset"], spec["dtype"], spec["batch"], spec.get("image_size"), spec["conv_impl"])
   state, optimizer = train.create_train_state(jax.random.PRNGKey(0), c)
@@ -132,18 +144,23 @@ def _run_jax(spec: dict, params_np) -> dict:
     return m["loss"]
 
   times = _timings(one, spec["repeats"], spec["steps"], jax.block_until_ready)
-  return {"step_s": times, "xla_temp_bytes": int(temp), "backend": jax.default_backend()}
+  dtype = model_lib.compute_dtype(c.model.dtype)[0]
+  return {"step_s": times, "xla_temp_bytes": int(temp), "backend": jax.default_backend(), "computed_in": dtype.name}
 
 
 def _run_torch(spec: dict, params_np) -> dict:
+  from siamese_jax import host  # pylint: disable=g-import-not-at-top
+
+  host.tune_allocator()  # the same allocator settings as ours
   import torch  # pylint: disable=g-import-not-at-top
 
   from experiments import torch_reference as tr  # pylint: disable=g-import-not-at-top
 
+  torch.set_num_threads(os.cpu_count())
   torch.manual_seed(0)
   bf16 = spec["dtype"] == "bfloat16"
   net = tr.TorchSiamese(params_np)
-  step = tr.make_step(net, lr=1e-4, bf16=bf16)
+  step = tr.make_step(net, lr=1e-4, bf16=bf16, compile=spec.get("torch_mode") == "compile")
   rng = np.random.default_rng(0)
   s, b = params_np["_image_size"], spec["batch"]
   x_a = tr.nchw(rng.random((b, s, s, 1), np.float32), bf16)
@@ -177,8 +194,13 @@ def measure(framework: str, spec: dict, params_np=None) -> dict:
   parent, child = ctx.Pipe(duplex=False)
   proc = ctx.Process(target=_child, args=(child, framework, spec, params_np))
   proc.start()
-  result = parent.recv() if parent.poll(3600) else {"error": "no result within an hour"}
-  proc.join()
+  if parent.poll(FLAGS.row_timeout if FLAGS.is_parsed() else 3600):
+    result = parent.recv()
+    proc.join()
+  else:
+    proc.kill()
+    proc.join()
+    result = {"error": f"did not finish in {FLAGS.row_timeout} s"}
   if "step_s" in result:
     result["median_step_s"] = statistics.median(result["step_s"])
     result["pairs_per_s"] = spec["batch"] / result["median_step_s"]
@@ -209,19 +231,32 @@ def _fmt(x, spec=".1f") -> str:
   return "n/a" if x is None else format(x, spec)
 
 
+def _row_name(r: dict) -> str:
+  if r["framework"] == "torch":
+    name = "PyTorch " + ("torch.compile (inductor)" if r.get("torch_mode") == "compile" else "eager")
+  else:
+    name = f"siamese_jax conv_impl={r['conv_impl']}"
+    if r.get("computed_in") and r["computed_in"] != r["dtype"]:
+      name += f" (computes in {r['computed_in']}: no native bfloat16)"
+  return name + (f" ({r['error'][:60]})" if "error" in r else "")
+
+
 def train_table(rows: list[dict]) -> str:
-  """Markdown table of the `train` section; the ratio is against PyTorch at the same network and dtype."""
-  ref = {(r["preset"], r["dtype"]): r.get("pairs_per_s") for r in rows if r["framework"] == "torch"}
+  """Markdown table of the `train` section; the ratio is against the fastest PyTorch row of the
+  same network and dtype."""
+  ref = {}
+  for r in rows:
+    if r["framework"] == "torch" and r.get("pairs_per_s"):
+      key = (r["preset"], r["dtype"])
+      ref[key] = max(ref.get(key, 0.0), r["pairs_per_s"])
   lines = [
-    "| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / PyTorch | peak RSS MiB"
+    "| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / best PyTorch | peak RSS MiB"
     " | XLA temp MiB |",
     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
   for r in rows:
     pps = r.get("pairs_per_s")
-    name = "PyTorch eager" if r["framework"] == "torch" else f"siamese_jax conv_impl={r['conv_impl']}"
-    if "error" in r:
-      name += f" ({r['error'][:60]})"
+    name = _row_name(r)
     torch_pps = ref.get((r["preset"], r["dtype"]))
     ratio = pps / torch_pps if (r["framework"] == "jax" and pps and torch_pps) else None
     gflops = pps * 2 * 3 * r["fwd_flops"] / 1e9 if pps else None
@@ -263,14 +298,14 @@ def run_train(log) -> list[dict]:
         "image_size_used": c.model.image_size,
       }
       specs = [("jax", {**base, "conv_impl": impl}) for impl in FLAGS.conv_impls]
-      specs.append(("torch", {**base, "conv_impl": "n/a"}))
+      specs += [("torch", {**base, "conv_impl": "n/a", "torch_mode": mode}) for mode in FLAGS.torch_modes]
       for framework, spec in specs:
         if framework == "torch" and not have_torch:
           rows.append({"framework": "torch", **spec, "error": "PyTorch not installed"})
           continue
         r = measure(framework, spec, params_np if framework == "torch" else None)
         log(
-          f"  {preset} {dtype} {framework} {spec['conv_impl']}: "
+          f"  {preset} {dtype} {framework} {spec.get('torch_mode', spec['conv_impl'])}: "
           + (f"{r['pairs_per_s']:.2f} pairs/s" if "pairs_per_s" in r else r.get("error", "?"))
         )
         rows.append(r)
@@ -427,17 +462,23 @@ def eval_table(rows: list[dict]) -> str:
 
 
 def machine() -> str:
-  import platform  # pylint: disable=g-import-not-at-top
-
+  """The CPU, its vector/matrix extensions among AVX2, AVX-512, AVX-512 BF16 and AMX, and the frameworks."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
-  return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} ({jax.default_backend()})"
+  from siamese_jax import host  # pylint: disable=g-import-not-at-top
+
+  info = host.cpu_info()
+  has = {e: e in info["extensions"] for e in host.CPU_EXTENSIONS}
+  ext = ", ".join(f"{e} {'yes' if v else 'no'}" for e, v in has.items())
+  torch_version = "not installed"
+  if torch_available():
+    import torch  # pylint: disable=g-import-not-at-top
+
+    torch_version = torch.__version__
+  return (
+    f"{info['model']}, {info['cores']} cores ({ext}); jax {jax.__version__} ({jax.default_backend()}),"
+    f" PyTorch {torch_version}"
+  )
 
 
 def main(argv):
@@ -454,6 +495,13 @@ def main(argv):
     log(f"train step, {FLAGS.batch} pairs, median of {FLAGS.repeats} x {FLAGS.steps} steps:")
     report["train"] = run_train(log)
     md += ["Train step:", "", train_table(report["train"]), ""]
+  if "preset" in FLAGS.sections:
+    from experiments import cpu_step  # pylint: disable=g-import-not-at-top
+
+    log("the :cpu preset's train step and validation:")
+    report["preset"] = cpu_step.measure(cpu_step.ROOT, FLAGS.manual_dir, FLAGS.data_dir)
+    log(f"  {report['preset']}")
+    md += ["The `:cpu` preset's train step and validation:", "", cpu_step.table({"this tree": [report["preset"]]}), ""]
   if "scaling" in FLAGS.sections:
     log("scaling (Koch network, float32, conv_impl=auto):")
     report["scaling"] = run_scaling(log)

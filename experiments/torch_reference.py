@@ -72,20 +72,27 @@ def clamped_bce(logits: torch.Tensor, labels: torch.Tensor, eps: float = EPS) ->
   return -(labels * torch.log(p) + (1.0 - labels) * torch.log1p(-p)).mean()
 
 
-def make_step(net: TorchSiamese, lr: float = 1e-4, bf16: bool = False):
+def make_step(net: TorchSiamese, lr: float = 1e-4, bf16: bool = False, compile: bool = False):
   """One Adam train step step(x_a, x_b, labels) -> loss: forward of both images, loss, backward, update.
 
   bf16: autocast to bfloat16 with channels_last activations (parameters and Adam
-  state stay float32), PyTorch's fast CPU path.
+  state stay float32), PyTorch's fast CPU path. compile: the forward and loss through
+  `torch.compile` (inductor; the backward is compiled by AOTAutograd), Adam eager.
   """
   opt = torch.optim.Adam(net.parameters(), lr=lr)
   if bf16:
     net.to(memory_format=torch.channels_last)
 
+  def forward_loss(x_a, x_b, labels):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+      return clamped_bce(net(x_a, x_b), labels)
+
+  if compile:
+    forward_loss = torch.compile(forward_loss)
+
   def step(x_a, x_b, labels):
     opt.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-      loss = clamped_bce(net(x_a, x_b), labels)
+    loss = forward_loss(x_a, x_b, labels)
     loss.backward()
     opt.step()
     return loss

@@ -39,7 +39,7 @@ class Siamese:
   workdir: str | None = None
 
   def __post_init__(self):
-    dtype, conv_impl = jnp.dtype(self.config.model.dtype), self.config.model.conv_impl
+    dtype, conv_impl = model.compute_dtype(self.config.model.dtype)[0], self.config.model.conv_impl
     self._encode = jax.jit(lambda p, x: model.encode(p, x, dtype, conv_impl))
     self._logits = jax.jit(model.pair_logits)
 

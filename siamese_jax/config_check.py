@@ -179,6 +179,8 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   # Evaluation.
   e = config.eval
   eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")
+  if v.enabled:
+    _check_clean_split(v.split, val_alphabets, e.split, eval_alphabets)
   eval_drawers = _check_drawers(config, "eval.drawers", 2)
   total = sum(ALPHABET_SIZES[a] for a in eval_alphabets)
   for n in e.ways:
@@ -192,6 +194,20 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _positive(config, key)
   if len(e.matlab_verification) != 2:
     _fail("eval.matlab_verification", f"must be (batches, pairs), got {e.matlab_verification}")
+
+
+def _check_clean_split(val_split: str, val_alphabets, eval_split: str, eval_alphabets) -> None:
+  """Refuses validation alphabets that are also test alphabets or alphabets of Lake's 20 runs:
+  every choice made on validation would then be made on the test set."""
+  shared = sorted(set(val_alphabets) & set(eval_alphabets)) if val_split == eval_split else []
+  if shared:
+    _fail("validation.alphabets", f"{shared} are also test alphabets (eval.alphabets); validate on other alphabets")
+  lake = sorted(set(val_alphabets) & set(defaults.TEST_ALPHABETS)) if val_split == "evaluation" else []
+  if lake:
+    _fail(
+      "validation.alphabets",
+      f"{lake} are alphabets of Lake's 20 official runs; validate on others (defaults.VALIDATION_ALPHABETS)",
+    )
 
 
 def unknown_override(argv: list[str]) -> str | None:

@@ -1,4 +1,4 @@
-"""Evaluation figures: accuracy vs N, and a grid of scored test pairs."""
+"""Evaluation figures: accuracy vs N, scored test pairs, and the error analysis (`analysis`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 def _pyplot():
   import matplotlib  # pylint: disable=g-import-not-at-top
 
-  matplotlib.use("Agg")
+  if "inline" not in matplotlib.get_backend():  # in a notebook, figures show inline
+    matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
   return plt
@@ -82,3 +83,69 @@ def plot_test_pairs(images_a, images_b, targets, scores, path: str, threshold: f
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return os.path.abspath(path)
+
+
+def _finish(fig, path: str | None):
+  fig.tight_layout()
+  if path:
+    fig.savefig(path, dpi=100)
+  return fig
+
+
+def plot_accuracy_by_run(results: dict, path: str | None = None):
+  """From an eval.json: accuracy of each of Lake's runs, the spread of the fresh runs' accuracy,
+  and the fresh runs' accuracy per test alphabet (model); returns the figure."""
+  plt = _pyplot()
+  lake = results.get("lake_runs", {}).get("results", {}).get("model")
+  fresh = results.get("fresh_lake_runs", {}).get("model", {})
+  fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+  if lake:
+    acc = 100.0 - np.array(lake["per_run_error"])
+    axes[0].bar(np.arange(1, len(acc) + 1), acc, color="tab:blue")
+    axes[0].axhline(lake["accuracy"], color="k", lw=1, label=f"mean {lake['accuracy']:.1f}%")
+    axes[0].legend(loc="lower right", fontsize=8)
+  axes[0].set(title="Lake's official runs", xlabel="run", ylabel="accuracy (%)", ylim=(0, 100))
+  if fresh.get("per_run_accuracy"):
+    axes[1].hist(fresh["per_run_accuracy"], bins=np.arange(-2.5, 105, 5), color="tab:orange")
+    axes[1].axvline(fresh["accuracy"], color="k", lw=1, label=f"mean {fresh['accuracy']:.1f}%")
+    axes[1].legend(loc="upper left", fontsize=8)
+    names = list(fresh["per_alphabet_accuracy"])
+    axes[2].barh(names, [fresh["per_alphabet_accuracy"][n] for n in names], color="tab:orange")
+  axes[1].set(title=f"{fresh.get('num_runs', 0)} fresh Lake-format runs", xlabel="run accuracy (%)", ylabel="runs")
+  axes[2].set(title="fresh runs by test alphabet", xlabel="accuracy (%)", xlim=(0, 100))
+  return _finish(fig, path)
+
+
+def plot_confusions(confusions: list[dict], path: str | None = None):
+  """One column per confusion (`analysis.lake_confusions`): query, chosen and true candidate with logits."""
+  plt = _pyplot()
+  n = max(len(confusions), 1)
+  fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 6), squeeze=False)
+  for i, e in enumerate(confusions):
+    for row, (key, label) in enumerate((("query", "query"), ("chosen", "chosen"), ("true", "true"))):
+      ax = axes[row, i]
+      ax.imshow(np.asarray(e[key])[..., 0], cmap="gray", vmin=0, vmax=255)
+      score = "" if key == "query" else f" {e[key + '_score']:.1f}"
+      ax.set_title(f"{e['run']}/{e['item'] + 1}" if key == "query" else f"{label}{score}", fontsize=8)
+  for ax in axes.flat:
+    ax.set_xticks([])
+    ax.set_yticks([])
+  fig.suptitle("worst confusions on Lake's runs (logit of each candidate)")
+  return _finish(fig, path)
+
+
+def plot_roc_and_reliability(fpr, tpr, auc: float, rel: dict, path: str | None = None):
+  """ROC curve with its AUC, and the reliability diagram of `analysis.reliability`."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+  axes[0].plot(fpr, tpr, label=f"AUC {auc:.3f}")
+  axes[0].plot([0, 1], [0, 1], "k:", alpha=0.5)
+  axes[0].set(title="verification ROC", xlabel="false-positive rate", ylabel="true-positive rate")
+  axes[0].legend(loc="lower right")
+  axes[1].plot([0, 1], [0, 1], "k:", alpha=0.5, label="perfect calibration")
+  axes[1].plot(rel["mean_p"], rel["observed"], "-o", label=f"model (ECE {rel['ece']:.3f})")
+  axes[1].set(title="reliability", xlabel="predicted probability (bin mean)", ylabel="fraction same", xlim=(0, 1))
+  axes[1].legend(loc="upper left")
+  for ax in axes:
+    ax.grid(alpha=0.3)
+  return _finish(fig, path)

@@ -1,4 +1,5 @@
-"""Host-side process settings that speed up XLA on CPU.
+"""Host-side facts and process settings: the CPU's vector/matrix extensions, and the
+allocator tuning that speeds up XLA on CPU.
 
 XLA's CPU runtime allocates and frees its large temporaries every step. With
 glibc's defaults those above the (dynamic) mmap threshold are mmap'ed and
@@ -37,3 +38,36 @@ def tune_allocator(threshold: int = 2**31 - 1) -> bool:
   mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
   value = min(threshold, 2**31 - 1)
   return bool(mallopt(_M_MMAP_THRESHOLD, value)) and bool(mallopt(_M_TRIM_THRESHOLD, value))
+
+
+# /proc/cpuinfo flags that matter for float32/bfloat16 speed, in the order they are reported.
+CPU_EXTENSIONS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_info(path: str = "/proc/cpuinfo") -> dict:
+  """{"model": the CPU's name, "extensions": those of `CPU_EXTENSIONS` it has, "cores": logical CPUs}.
+
+  Read from /proc/cpuinfo (Linux x86); elsewhere the model is `platform.processor()` and
+  no extension is known.
+  """
+  import platform  # pylint: disable=g-import-not-at-top
+
+  model, flags = platform.processor() or platform.machine(), set()
+  try:
+    with open(path) as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+          model = value.strip()
+        elif key.strip() in ("flags", "Features"):
+          flags |= set(value.split())
+  except OSError:
+    pass
+  return {"model": model, "extensions": [e for e in CPU_EXTENSIONS if e in flags], "cores": os.cpu_count()}
+
+
+def native_bfloat16(info: dict | None = None) -> bool:
+  """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX); without it XLA:CPU
+  emulates bfloat16 arithmetic through float32 and runs slower than float32."""
+  ext = (info or cpu_info())["extensions"]
+  return "avx512_bf16" in ext or "amx_bf16" in ext

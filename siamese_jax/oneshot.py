@@ -128,9 +128,8 @@ def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
   """
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
-  return Scorer(
-    name="model", embed=_model_embed(jnp.dtype(dtype).name, conv_impl), pair=model.pair_logits, params=params
-  )
+  dtype = model.compute_dtype(jnp.dtype(dtype).name)[0]
+  return Scorer(name="model", embed=_model_embed(dtype.name, conv_impl), pair=model.pair_logits, params=params)
 
 
 @functools.cache

@@ -92,7 +92,7 @@ def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
   m, t = config.model, config.train
   sample = input_pipeline.batch_fn(t, config.augment if config.augment.enabled else None, constrain)
   objective = losses.OBJECTIVES[input_pipeline.PAIR_MODES[t.pair_mode].objective]
-  dtype, conv_impl = jnp.dtype(m.dtype), m.conv_impl
+  dtype, conv_impl = model.compute_dtype(m.dtype)[0], m.conv_impl
 
   def encode(params, x):
     return model.encode(params, x, dtype, conv_impl)
@@ -289,6 +289,9 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
 
   state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
   logging.info("model has %d parameters", model.num_params(state.params))
+  dtype_note = model.compute_dtype(config.model.dtype)[1]
+  if dtype_note:
+    logging.warning(dtype_note)
   mngr = workdir_lib.manager(workdir, config.train.keep_checkpoints)
   best_mngr = workdir_lib.manager(workdir, 1, subdir=workdir_lib.BEST_DIR)
   restored = workdir_lib.restore_latest(mngr, state)

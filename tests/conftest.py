@@ -16,7 +16,8 @@ SHARED_OMNIGLOT = os.path.join(os.path.dirname(ROOT), "shared", "omniglot")
 # split -> (zip root folder, {alphabet: number of characters}); 20 drawers each.
 TINY_LAYOUT = {
   "background": ("images_background", {"Latin": 4, "Greek": 3}),
-  "evaluation": ("images_evaluation", {"Angelic": 3, "Keble": 3}),
+  # two validation alphabets, then two of the test alphabets (those of Lake's runs)
+  "evaluation": ("images_evaluation", {"Angelic": 3, "Keble": 3, "Atlantean": 3, "Tengwar": 3}),
   "small1": ("images_background_small1", {"Latin": 2}),
   "small2": ("images_background_small2", {"Greek": 2}),
 }

@@ -151,6 +151,21 @@ def test_quickstart_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
   assert "predicted class" in outputs and "symmetric" in outputs
 
 
+def test_errors_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
+  nbformat = pytest.importorskip("nbformat")
+  nbclient = pytest.importorskip("nbclient")
+  manual, data_dir, _ = tiny_omniglot
+  for k, v in {"SIAMESE_WORKDIR": smoke_workdir, "TFDS_DATA_DIR": data_dir, "OMNIGLOT_DIR": manual}.items():
+    monkeypatch.setenv(k, v)
+  monkeypatch.setenv("MPLBACKEND", "Agg")
+  monkeypatch.setenv("PYTHONPATH", ROOT)
+  nb = nbformat.read(os.path.join(ROOT, "notebooks", "errors.ipynb"), as_version=4)
+  nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}).execute()
+  outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+  assert "Lake's 20 official runs" in outputs and "worst confusions of 2 runs" in outputs
+  assert "AUC " in outputs and "ECE " in outputs
+
+
 def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot):
   import json
 

@@ -69,12 +69,21 @@ def test_train_table_ratio_against_pytorch():
   base = {"preset": "koch", "dtype": "float32", "image_size_used": 105, "fwd_flops": 1e9, "peak_rss_bytes": 2**30}
   rows = [
     {**base, "framework": "jax", "conv_impl": "auto", "pairs_per_s": 20.0, "xla_temp_bytes": 2**20},
-    {**base, "framework": "torch", "conv_impl": "n/a", "pairs_per_s": 10.0},
+    {**base, "framework": "torch", "conv_impl": "n/a", "torch_mode": "eager", "pairs_per_s": 8.0},
+    {**base, "framework": "torch", "conv_impl": "n/a", "torch_mode": "compile", "pairs_per_s": 10.0},
+    {
+      **base,
+      "dtype": "bfloat16",
+      "framework": "jax",
+      "conv_impl": "auto",
+      "pairs_per_s": 20.0,
+      "computed_in": "float32",
+    },
   ]
-  table = bench_train.train_table(rows)
-  jax_row = table.splitlines()[2]
-  assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 1 |" in jax_row  # 40 images/s x 3 x 1 GFLOP
-  assert "PyTorch eager" in table.splitlines()[3]
+  table = bench_train.train_table(rows).splitlines()
+  assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 1 |" in table[2]  # 40 images/s x 3 x 1 GFLOP; 20 / best PyTorch (10)
+  assert "PyTorch eager" in table[3] and "PyTorch torch.compile (inductor)" in table[4]
+  assert "(computes in float32: no native bfloat16)" in table[5] and "| n/a |" in table[5]  # no bfloat16 PyTorch row
 
 
 def test_eval_comparison_naive_and_embed_once_agree():

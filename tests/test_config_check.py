@@ -18,6 +18,8 @@ from siamese_jax import config_check
     ("train.optimizer", "rmsprop", "config.train.optimizer: 'rmsprop'"),
     ("model.conv_impl", "cudnn", "config.model.conv_impl: 'cudnn'; choose from ['auto', 'xla'"),
     ("data.train_drawers", (1, 25), "config.data.train_drawers: drawers must be distinct integers in 1..20"),
+    ("validation.alphabets", None, "config.validation.alphabets: ['Atlantean', 'Ge_ez', "),  # every eval alphabet
+    ("validation.alphabets", ("Keble", "Tengwar"), "config.validation.alphabets: ['Tengwar'] are also test alphabets"),
   ],
 )
 def test_config_errors_name_the_key(key, value, match):

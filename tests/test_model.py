@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import koch
-from siamese_jax import convs, model
+from siamese_jax import convs, host, model
 
 
 def test_koch_parameter_count():
@@ -193,3 +193,16 @@ def test_all_pair_logits_match_pair_logits_and_autodiff():
   grads = [jax.grad(loss(f), argnums=(0, 1))(params, emb) for f in (model.all_pair_logits, ref)]
   for a, b in zip(*map(jax.tree_util.tree_leaves, grads)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_turned_off_on_a_cpu_without_native_bfloat16(tmp_path):
+  dtype, why = model.compute_dtype("bfloat16", "cpu", native_bf16=False)
+  assert dtype == jnp.float32 and "no native bfloat16" in why and "\n" not in why
+  assert model.compute_dtype("bfloat16", "cpu", native_bf16=True) == (jnp.bfloat16, None)
+  assert model.compute_dtype("bfloat16", "gpu") == (jnp.bfloat16, None)
+  assert model.compute_dtype("float32", "cpu", native_bf16=False) == (jnp.float32, None)
+  cpuinfo = "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+  (tmp_path / "cpuinfo").write_text(cpuinfo)
+  info = host.cpu_info(str(tmp_path / "cpuinfo"))
+  assert info["model"] == "Some CPU" and info["extensions"] == ["avx2", "avx512f", "avx512_bf16"]
+  assert host.native_bfloat16(info) and not host.native_bfloat16({"extensions": ["avx2"]})

@@ -134,7 +134,6 @@ def test_early_stopping_rule():
 
 def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeypatch):
   cfg = tiny_config(tiny_omniglot)
-  cfg.validation.alphabets = None
   cfg.train.steps_per_epoch = 3
   cfg.train.max_epochs = 20
   cfg.train.patience = 2

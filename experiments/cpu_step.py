@@ -1,0 +1,130 @@
+"""The `:cpu` preset's real train step and per-epoch validation, timed; optionally for several
+source trees interleaved in one run (e.g. the code before and after a speed change).
+
+Each measurement is a fresh `python` process importing siamese_jax from its tree, with
+the real Omniglot: the preset's own step (all pairs of 32 characters x 4 drawers,
+distortions, on-device sampling) as train.py runs it, the median of `--repeats` blocks
+of `--steps` steps after two warm-up steps, and validation as train.py runs it at each
+epoch's end (the median of 3 after one warm-up), with its share of an epoch.
+
+  python experiments/cpu_step.py --manual_dir=../shared/omniglot [--trees=OLD_TREE,. --rounds=3]
+
+Prints a table of the medians over rounds; `measure` is what `bench_train.py --sections=preset` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child(tree: str, manual_dir: str | None, data_dir: str | None, repeats: int, steps: int) -> dict:
+  """Runs inside the measuring process (siamese_jax imported from `tree`)."""
+  sys.path.insert(0, os.path.abspath(tree))
+  from siamese_jax import host
+
+  host.tune_allocator()
+  import jax
+
+  from configs import koch
+  from siamese_jax import input_pipeline, train
+
+  c = koch.get_config("cpu")
+  c.data.manual_dir, c.data.data_dir = manual_dir, data_dir
+  chars = input_pipeline.training_characters(c.data, c.model.image_size, c.augment.class_rotations)
+  val_chars = input_pipeline.held_out_characters(c.validation, c.data, c.model.image_size)
+  state, optimizer = train.create_train_state(jax.random.PRNGKey(0), c)
+  data = train.make_data(c, chars)
+  step = train.make_train_step(c, optimizer)
+  for _ in range(2):
+    state, out = step(state, data)
+  jax.block_until_ready(out["loss"])
+  step_s = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    for _ in range(steps):
+      state, out = step(state, data)
+    jax.block_until_ready(out["loss"])
+    step_s.append((time.perf_counter() - t) / steps)
+  train.validation_metrics(c, state.params, val_chars)  # compiles
+  val_s = []
+  for _ in range(3):
+    t = time.perf_counter()
+    train.validation_metrics(c, state.params, val_chars)
+    val_s.append(time.perf_counter() - t)
+  step_median, val_median = statistics.median(step_s), statistics.median(val_s)
+  epoch_s = c.train.steps_per_epoch * step_median + val_median
+  return {
+    "tree": tree,
+    "step_s": step_s,
+    "median_step_s": step_median,
+    "pairs_per_s": input_pipeline.pairs_per_step(c.train) / step_median,
+    "val_s": val_s,
+    "median_val_s": val_median,
+    "val_tasks": c.validation.num_tasks,
+    "val_share_of_epoch": val_median / epoch_s,
+  }
+
+
+def measure(tree: str, manual_dir=None, data_dir=None, repeats: int = 5, steps: int = 10) -> dict:
+  """`child` in a fresh process; its result (or {"tree", "error"})."""
+  args = [sys.executable, os.path.abspath(__file__), "--child", f"--tree={tree}", f"--repeats={repeats}"]
+  args += [f"--steps={steps}"] + ([f"--manual_dir={manual_dir}"] if manual_dir else [])
+  args += [f"--data_dir={data_dir}"] if data_dir else []
+  proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+  lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+  return json.loads(lines[-1]) if lines else {"tree": tree, "error": proc.stderr.strip().splitlines()[-1:]}
+
+
+def main(argv) -> None:
+  del argv
+  f = FLAGS
+  if f.child:
+    print(json.dumps(child(f.tree, f.manual_dir, f.data_dir, f.repeats, f.steps)))
+    return
+  results = {t: [] for t in f.trees}
+  for r in range(f.rounds):
+    for t in f.trees:
+      res = measure(t, f.manual_dir, f.data_dir, f.repeats, f.steps)
+      results[t].append(res)
+      print(f"round {r + 1} {t}: " + (f"{res['median_step_s'] * 1000:.0f} ms/step" if "error" not in res else str(res)))
+  print(table(results))
+
+
+def table(results: dict) -> str:
+  """Markdown: per tree, the medians over rounds of step time, pairs/s, validation seconds and share."""
+  lines = [
+    "| tree | ms/step | pairs/s | validation s | validation share of an epoch |",
+    "| --- | ---: | ---: | ---: | ---: |",
+  ]
+  for t, rs in results.items():
+    ok = [x for x in rs if "error" not in x]
+    if ok:
+      m = {k: statistics.median(x[k] for x in ok) for k in ("median_step_s", "pairs_per_s", "median_val_s")}
+      share = statistics.median(x["val_share_of_epoch"] for x in ok)
+      lines.append(
+        f"| {t} | {1000 * m['median_step_s']:.0f} | {m['pairs_per_s']:.0f} | {m['median_val_s']:.2f}"
+        f" | {100 * share:.1f}% |"
+      )
+  return "\n".join(lines)
+
+
+if __name__ == "__main__":
+  from absl import app, flags
+
+  flags.DEFINE_list("trees", [ROOT], "Source trees to time, interleaved round by round.")
+  flags.DEFINE_integer("rounds", 1, "Rounds over the trees.")
+  flags.DEFINE_integer("repeats", 5, "Timed blocks of steps per measurement; the median is reported.")
+  flags.DEFINE_integer("steps", 10, "Steps per timed block.")
+  flags.DEFINE_string("manual_dir", None, "Folder with the Omniglot zips.")
+  flags.DEFINE_string("data_dir", None, "tfds data dir.")
+  flags.DEFINE_bool("child", False, "Internal: measure in this process.")
+  flags.DEFINE_string("tree", ROOT, "Internal: the tree of a child.")
+  FLAGS = flags.FLAGS
+  app.run(main)

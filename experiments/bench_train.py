@@ -194,13 +194,21 @@ def measure(framework: str, spec: dict, params_np=None) -> dict:
   parent, child = ctx.Pipe(duplex=False)
   proc = ctx.Process(target=_child, args=(child, framework, spec, params_np))
   proc.start()
-  if parent.poll(FLAGS.row_timeout if FLAGS.is_parsed() else 3600):
-    result = parent.recv()
-    proc.join()
-  else:
+  child.close()  # the child's end: a child that dies closes the pipe
+  timeout = FLAGS.row_timeout if FLAGS.is_parsed() else 3600
+  deadline = time.time() + timeout
+  while not parent.poll(1.0) and proc.is_alive() and time.time() < deadline:
+    pass
+  try:
+    result = parent.recv() if parent.poll(0) else None
+  except EOFError:
+    result = None
+  if result is None and proc.is_alive():
     proc.kill()
-    proc.join()
-    result = {"error": f"did not finish in {FLAGS.row_timeout} s"}
+    result = {"error": f"did not finish in {timeout} s"}
+  proc.join()
+  if result is None:
+    result = {"error": f"the measuring process died (exit code {proc.exitcode})"}
   if "step_s" in result:
     result["median_step_s"] = statistics.median(result["step_s"])
     result["pairs_per_s"] = spec["batch"] / result["median_step_s"]

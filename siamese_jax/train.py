@@ -385,7 +385,7 @@ def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elap
   state = state.replace(best_val=jnp.float32(best_val), best_epoch=jnp.int32(best_epoch))
   writer.write(step, {**val, "epoch": epoch})
   logging.info(
-    "epoch %d: validation %d-way one-shot %.1f%%, verification %.1f%% (best %.1f%% at epoch %d)",
+    "epoch %d: validation %d-way one-shot %.2f%%, verification %.1f%% (best %.2f%% at epoch %d)",
     epoch,
     config.validation.n_way,
     val["val_one_shot"],

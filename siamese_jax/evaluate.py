@@ -171,8 +171,7 @@ def fresh_lake_runs(
   table, remap, passes = oneshot.EmbeddedSet(scorer, chars.images, batch_size).embed(tasks.query, tasks.support)
   correct = (oneshot.predict(scorer, table, remap, tasks) == tasks.target).reshape(len(run_alphabet), -1)
   per_run = 100.0 * correct.mean(axis=1)
-  names = [ALPHABETS[int(a)] for a in run_alphabet]
-  per_alphabet = {n: float(np.mean([r for r, m in zip(per_run, names) if m == n])) for n in sorted(set(names))}
+  per_alphabet = _per_alphabet(per_run, [ALPHABETS[int(a)] for a in run_alphabet])
   return {
     **out,
     **_result(int(correct.sum()), correct.size),
@@ -205,7 +204,17 @@ def lake_evaluation(scorers, config) -> dict:
     out["results"][s.name] = score_lake_runs(s, runs, config.model.image_size, config.eval.batch_size)
   if config.eval.mhd_baseline:
     out["results"]["mhd"] = _lake_result(runs, lake_runs.mhd_predictions(runs))
+  native = loader.load_characters("evaluation", data_dir=config.data.data_dir, manual_dir=config.data.manual_dir)
+  alphabets = lake_runs.run_alphabets(runs, native.images, native.alphabets)
+  out["run_alphabets"] = [ALPHABETS[a] if a is not None else None for a in alphabets]
+  for r in out["results"].values():
+    r["per_alphabet_accuracy"] = _per_alphabet(100.0 - np.array(r["per_run_error"]), out["run_alphabets"])
   return out
+
+
+def _per_alphabet(per_run: np.ndarray, names: list[str | None]) -> dict[str, float]:
+  """Mean of per-run accuracies [R] by the runs' alphabet names (runs of no known alphabet left out)."""
+  return {n: float(np.mean([a for a, m in zip(per_run, names) if m == n])) for n in sorted(set(names) - {None})}
 
 
 def load_eval_characters(config, which: str) -> loader.CharacterArray:

@@ -109,10 +109,19 @@ def plot_accuracy_by_run(results: dict, path: str | None = None):
     axes[1].hist(fresh["per_run_accuracy"], bins=np.arange(-2.5, 105, 5), color="tab:orange")
     axes[1].axvline(fresh["accuracy"], color="k", lw=1, label=f"mean {fresh['accuracy']:.1f}%")
     axes[1].legend(loc="upper left", fontsize=8)
-    names = list(fresh["per_alphabet_accuracy"])
-    axes[2].barh(names, [fresh["per_alphabet_accuracy"][n] for n in names], color="tab:orange")
+  by_alphabet = {
+    "fresh runs": fresh.get("per_alphabet_accuracy", {}),
+    "Lake's runs": (lake or {}).get("per_alphabet_accuracy", {}),
+  }
+  names = sorted(set().union(*by_alphabet.values()))
+  for k, (label, acc) in enumerate(by_alphabet.items()):
+    y = np.arange(len(names)) + 0.4 * k
+    axes[2].barh(y, [acc.get(n, 0.0) for n in names], height=0.4, label=label, color=("tab:orange", "tab:blue")[k])
+  axes[2].set_yticks(np.arange(len(names)) + 0.2, names)
+  if names:
+    axes[2].legend(loc="lower right", fontsize=8)
   axes[1].set(title=f"{fresh.get('num_runs', 0)} fresh Lake-format runs", xlabel="run accuracy (%)", ylabel="runs")
-  axes[2].set(title="fresh runs by test alphabet", xlabel="accuracy (%)", xlim=(0, 100))
+  axes[2].set(title="accuracy by test alphabet", xlabel="accuracy (%)", xlim=(0, 100))
   return _finish(fig, path)
 
 

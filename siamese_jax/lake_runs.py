@@ -98,6 +98,22 @@ def load_runs(path: str) -> list[Run]:
   return runs
 
 
+def run_alphabets(runs: list[Run], images: np.ndarray, alphabet_of: np.ndarray) -> list[int | None]:
+  """The alphabet of each run: that of the Omniglot images its training images are (pixel for pixel).
+
+  images: uint8 [C, D, 105, 105, 1] (a split at its native size); alphabet_of: [C] alphabet ids.
+  None for a run whose training images match none, or images of several alphabets.
+  """
+  key = lambda img: hashlib.sha1(np.ascontiguousarray(img).tobytes()).digest()
+  c, d = images.shape[:2]
+  owner = {key(images[i, j]): int(alphabet_of[i]) for i in range(c) for j in range(d)}
+  out = []
+  for r in runs:
+    found = {owner.get(key(img)) for img in r.train}
+    out.append(found.pop() if len(found) == 1 and None not in found else None)
+  return out
+
+
 def error_rates(runs: list[Run], predictions: list[np.ndarray]) -> np.ndarray:
   """Percent error of each run given predicted training indices [20] per run."""
   return np.array([100.0 * np.mean(p != r.answer) for r, p in zip(runs, predictions)])

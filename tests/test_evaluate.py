@@ -211,3 +211,14 @@ def test_fresh_runs_follow_lake_format_and_score_like_the_scorer():
   assert perfect["accuracy"] == 100.0 and perfect["num_runs"] == 50 and len(perfect["per_alphabet_accuracy"]) == 2
   blind = evaluate.fresh_lake_runs(feature_scorer(1, "drawer"), chars, 50, 3, 64)  # all candidates tie
   assert blind["accuracy"] < 15.0 and blind["ci95_runs"][0] <= blind["accuracy"] <= blind["ci95_runs"][1]
+
+
+def test_lake_runs_matched_to_their_alphabets():
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (6, 3, 105, 105, 1), dtype=np.uint8)  # 6 characters x 3 drawers
+  alphabet_of = np.array([4, 4, 4, 7, 7, 7])
+  run = lambda train: lake_runs.Run("r", [], [], train, train, np.arange(len(train)))
+  runs = [run(images[:3, 1]), run(images[3:, 0]), run(images[2:4, 2]), run(rng.integers(0, 256, (2, 105, 105, 1)))]
+  assert lake_runs.run_alphabets(runs, images, alphabet_of) == [4, 7, None, None]  # mixed, unknown: None
+  per_run = np.array([90.0, 80.0, 70.0, 60.0])
+  assert evaluate._per_alphabet(per_run, ["A", "B", "A", None]) == {"A": 80.0, "B": 80.0}

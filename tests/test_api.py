@@ -137,31 +137,27 @@ def test_compare_cli(smoke_workdir, tmp_path):
   assert noparams.returncode == 2 and "no complete checkpoint" in noparams.stderr
 
 
-def test_quickstart_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
+def run_notebook(name: str, monkeypatch, **env) -> str:
+  """Executes notebooks/<name> with `env` set (a non-interactive matplotlib); returns its text outputs."""
   nbformat = pytest.importorskip("nbformat")
   nbclient = pytest.importorskip("nbclient")
-  _, data_dir, _ = tiny_omniglot
-  monkeypatch.setenv("SIAMESE_WORKDIR", smoke_workdir)
-  monkeypatch.setenv("TFDS_DATA_DIR", data_dir)
-  monkeypatch.setenv("MPLBACKEND", "Agg")
-  monkeypatch.setenv("PYTHONPATH", ROOT)
-  nb = nbformat.read(os.path.join(ROOT, "notebooks", "quickstart.ipynb"), as_version=4)
+  for k, v in {**env, "MPLBACKEND": "Agg", "PYTHONPATH": ROOT}.items():
+    monkeypatch.setenv(k, v)
+  nb = nbformat.read(os.path.join(ROOT, "notebooks", name), as_version=4)
   nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}).execute()
-  outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+  return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_quickstart_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
+  _, data_dir, _ = tiny_omniglot
+  outputs = run_notebook("quickstart.ipynb", monkeypatch, SIAMESE_WORKDIR=smoke_workdir, TFDS_DATA_DIR=data_dir)
   assert "predicted class" in outputs and "symmetric" in outputs
 
 
 def test_errors_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
-  nbformat = pytest.importorskip("nbformat")
-  nbclient = pytest.importorskip("nbclient")
   manual, data_dir, _ = tiny_omniglot
-  for k, v in {"SIAMESE_WORKDIR": smoke_workdir, "TFDS_DATA_DIR": data_dir, "OMNIGLOT_DIR": manual}.items():
-    monkeypatch.setenv(k, v)
-  monkeypatch.setenv("MPLBACKEND", "Agg")
-  monkeypatch.setenv("PYTHONPATH", ROOT)
-  nb = nbformat.read(os.path.join(ROOT, "notebooks", "errors.ipynb"), as_version=4)
-  nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}).execute()
-  outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+  env = {"SIAMESE_WORKDIR": smoke_workdir, "TFDS_DATA_DIR": data_dir, "OMNIGLOT_DIR": manual}
+  outputs = run_notebook("errors.ipynb", monkeypatch, **env)
   assert "Lake's 20 official runs" in outputs and "worst confusions of 2 runs" in outputs
   assert "AUC " in outputs and "ECE " in outputs
 

@@ -17,9 +17,9 @@ from siamese_jax import evaluate, oneshot, train
 
 @pytest.fixture(scope="module")
 def smoke_workdir(tiny_omniglot, tmp_path_factory):
-  _, data_dir, _ = tiny_omniglot
+  manual, data_dir, _ = tiny_omniglot
   cfg = koch.get_config("smoke")
-  cfg.data.data_dir = data_dir
+  cfg.data.data_dir, cfg.data.manual_dir = data_dir, manual  # Lake's runs: the fixture's all_runs.zip
   cfg.train.max_epochs = 3
   cfg.eval.num_tasks = 20
   workdir = str(tmp_path_factory.mktemp("smoke"))

@@ -49,9 +49,12 @@ def lake_confusions(net, runs, worst: int = 8) -> list[dict]:
   chosen and true candidate images (uint8 [105, 105, 1]), their logits, and the margin
   (chosen - true logit).
   """
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
   out = []
   for r in runs:
-    scores = np.stack([net.one_shot(q, list(r.train))["scores"] for q in r.test])  # [T, C]
+    e_test, e_train = net.embed(r.test), net.embed(r.train)  # each image once, as the evaluator
+    scores = np.asarray(model.pair_logits(net.params, e_test[:, None, :], e_train[None, :, :]))  # [T, C]
     chosen = np.argmax(scores, axis=1)
     for item in np.nonzero(chosen != r.answer)[0]:
       c, t = int(chosen[item]), int(r.answer[item])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -44,8 +45,10 @@ def tune_allocator(threshold: int = 2**31 - 1) -> bool:
 CPU_EXTENSIONS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 
+@functools.cache
 def cpu_info(path: str = "/proc/cpuinfo") -> dict:
-  """{"model": the CPU's name, "extensions": those of `CPU_EXTENSIONS` it has, "cores": logical CPUs}.
+  """{"model": the CPU's name, "extensions": those of `CPU_EXTENSIONS` it has, "cores": logical CPUs}
+  (read once per process and path).
 
   Read from /proc/cpuinfo (Linux x86); elsewhere the model is `platform.processor()` and
   no extension is known.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import dataclasses
 import functools
 import math
+import types
 from typing import Any, NamedTuple
 
 import jax
@@ -137,6 +138,51 @@ def _model_embed(dtype: str, conv_impl: str):
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   return lambda p, x: model.encode(p, x, jnp.dtype(dtype), conv_impl)
+
+
+# The fields of an augment config that `augment.sample` reads.
+_RANGE_FIELDS = ("theta", "shear", "scale_min", "scale_max", "translate", "prob")
+
+
+def tta_scorer(base: Scorer, copies: int, ranges, seed: int = 0) -> Scorer:
+  """Test-time augmentation of `base`: each image is embedded as itself and as `copies - 1` fixed
+  distortions (the same ones for every image, drawn from `ranges`, an augment config, with `seed`);
+  a pair's score is the mean of `base.pair` over the copies x copies pairs of the two images' versions.
+
+  embed -> [B, copies * F]; the pair stays symmetric. copies <= 1 returns `base`.
+  """
+  if copies <= 1:
+    return base
+  values = tuple(float(getattr(ranges, f)) for f in _RANGE_FIELDS)
+  return dataclasses.replace(
+    base, embed=_tta_embed(base.embed, copies, values, seed), pair=_tta_pair(base.pair, copies)
+  )
+
+
+@functools.cache
+def _tta_embed(embed, copies: int, ranges: tuple, seed: int):
+  from siamese_jax import augment  # pylint: disable=g-import-not-at-top
+
+  dist = augment.sample(
+    jax.random.PRNGKey(seed), (copies - 1,), types.SimpleNamespace(**dict(zip(_RANGE_FIELDS, ranges)))
+  )
+
+  def tta_embed(params, x):
+    warped = jax.vmap(lambda a: jax.vmap(augment.warp, in_axes=(0, None))(x, a))(dist)  # [copies-1, B, H, W, C]
+    e = embed(params, jnp.concatenate([x[None], warped]).reshape((-1,) + x.shape[1:]))  # [copies * B, F]
+    return e.reshape(copies, x.shape[0], -1).transpose(1, 0, 2).reshape(x.shape[0], -1)
+
+  return tta_embed
+
+
+@functools.cache
+def _tta_pair(pair, copies: int):
+  def tta_pair(params, a, b):
+    a = a.reshape(a.shape[:-1] + (copies, 1, -1))
+    b = b.reshape(b.shape[:-1] + (1, copies, -1))
+    return jnp.mean(pair(params, a, b), axis=(-2, -1))
+
+  return tta_pair
 
 
 def embed_images(scorer: Scorer, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -163,13 +163,14 @@ class Progress:
       self.bar.close()
 
 
-def validation_metrics(config, params, chars: loader.CharacterArray) -> dict[str, float]:
+def validation_metrics(config, params, chars: loader.CharacterArray, scorer=None) -> dict[str, float]:
   """Validation: N-way within-alphabet one-shot accuracy (the same tasks every epoch) with
-  its 95% interval (val_one_shot_lo, _hi), and verification accuracy on balanced pairs, in percent."""
+  its 95% interval (val_one_shot_lo, _hi), and verification accuracy on balanced pairs, in percent.
+  `scorer` (default: the model's with `params`) lets experiments validate variants of it."""
   from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
   v = config.validation
-  scorer = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  scorer = scorer or oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
   rows, _ = evaluate.nway_accuracy(
     scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1, v.num_tasks, v.seed, config.eval.batch_size
   )

@@ -74,6 +74,32 @@ def test_model_scorer_compiles_once_per_process():
   assert oneshot.model_scorer(b).jitted_embed._cache_size() == compiled
 
 
+def test_tta_scorer_averages_over_fixed_distortions():
+  c = koch.get_config("smoke")
+  base = oneshot.pixel_scorer()  # embeddings are the images themselves: distortions show
+  x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (6, 32, 32, 1)), jnp.uint8)
+  e = np.asarray(base.embed(base.params, x))
+  assert oneshot.tta_scorer(base, 1, c.augment) is base
+  # Identity "distortions": every copy is the image itself, so the scores are the base scorer's.
+  still = c.augment.copy_and_resolve_references()
+  still.theta, still.shear, still.scale_min, still.scale_max, still.translate = 0.0, 0.0, 1.0, 1.0, 0.0
+  t = oneshot.tta_scorer(base, 3, still)
+  et = np.asarray(t.embed(t.params, x))
+  assert et.shape == (6, 3 * e.shape[1])
+  np.testing.assert_allclose(
+    t.pair(t.params, et[:3], et[3:]), base.pair(base.params, e[:3], e[3:]), rtol=1e-5, atol=1e-5
+  )
+  # Real distortions: copy 0 is the undistorted image, the others differ, the score is symmetric.
+  c.augment.prob = 1.0
+  t = oneshot.tta_scorer(base, 3, c.augment)
+  et = np.asarray(t.embed(t.params, x))
+  np.testing.assert_allclose(et[:, : e.shape[1]], e, rtol=1e-5, atol=1e-6)
+  ab, ba = np.asarray(t.pair(t.params, et[:3], et[3:])), np.asarray(t.pair(t.params, et[3:], et[:3]))
+  np.testing.assert_allclose(ab, ba, rtol=1e-6, atol=1e-6)
+  assert not np.allclose(et[:, e.shape[1] : 2 * e.shape[1]], e, atol=1e-2)  # copy 1 is distorted
+  assert not np.allclose(ab, base.pair(base.params, e[:3], e[3:]), rtol=1e-3)
+
+
 def test_within_alphabet_draws_one_alphabet_and_skips_small_ones():
   chars = coded_characters(alphabet_sizes=(5, 8, 12))
   tasks, spec = oneshot.make_tasks(chars.alphabets, 6, "within_alphabet", 6, 1, 500, seed=3)

@@ -24,19 +24,12 @@ flags.DEFINE_list("workdirs", None, "Trained workdirs, one per seed.", required=
 flags.DEFINE_list("copies", ["1", "4", "8"], "Versions of each image (1: no TTA).")
 flags.DEFINE_list("strengths", ["1.0", "0.5"], "Factors on the training distortions' deviation from identity.")
 flags.DEFINE_integer("tta_seed", 0, "Seed of the fixed distortions.")
+flags.DEFINE_integer("num_tasks", 2000, "Validation tasks (the same for every workdir, whatever it trained with).")
 FLAGS = flags.FLAGS
 
 
-def scaled(augment, strength: float):
-  """The augment config with every range's deviation from identity scaled by `strength`."""
-  a = augment.copy_and_resolve_references()
-  a.theta, a.shear, a.translate = strength * a.theta, strength * a.shear, strength * a.translate
-  a.scale_min, a.scale_max = 1 - strength * (1 - a.scale_min), 1 + strength * (a.scale_max - 1)
-  return a
-
-
 def main(_):
-  from siamese_jax import input_pipeline, oneshot, train, workdir  # pylint: disable=g-import-not-at-top
+  from siamese_jax import augment, input_pipeline, oneshot, train, workdir  # pylint: disable=g-import-not-at-top
 
   variants = [
     (int(c), float(s)) for c in FLAGS.copies for s in FLAGS.strengths if int(c) > 1 or s == FLAGS.strengths[0]
@@ -45,11 +38,12 @@ def main(_):
   for wd in FLAGS.workdirs:
     config = workdir.read_config(wd)
     config.data.manual_dir = config.data.manual_dir or os.environ.get("OMNIGLOT_DIR")
+    config.validation.num_tasks = FLAGS.num_tasks
     params = workdir.load_params(wd, config.model)
     chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
     base = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
     for c, s in variants:
-      scorer = oneshot.tta_scorer(base, c, scaled(config.augment, s), FLAGS.tta_seed)
+      scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), FLAGS.tta_seed)
       m = train.validation_metrics(config, params, chars, scorer)
       acc[(c, s)].append(m["val_one_shot"])
       print(

@@ -52,6 +52,14 @@ def sample(key: jax.Array, shape, ranges) -> Affine:
   )
 
 
+def scaled(ranges, strength: float):
+  """A copy of the augment config `ranges` with each range's deviation from identity times `strength`."""
+  a = ranges.copy_and_resolve_references()
+  a.theta, a.shear, a.translate = strength * a.theta, strength * a.shear, strength * a.translate
+  a.scale_min, a.scale_max = 1 - strength * (1 - a.scale_min), 1 + strength * (a.scale_max - 1)
+  return a
+
+
 def matrix(a: Affine) -> jax.Array:
   """The 2x2 linear part in (x=column, y=row) coordinates: R(theta) @ shear @ scale."""
   th = jnp.deg2rad(a.theta)

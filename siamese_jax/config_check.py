@@ -192,6 +192,9 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _choice(config, "eval.baselines", evaluate.BASELINES)
   for key in ("eval.num_tasks", "eval.verification_pairs", "eval.batch_size", "eval.matlab_verification"):
     _positive(config, key)
+  if not isinstance(e.tta_copies, int) or e.tta_copies < 1:
+    _fail("eval.tta_copies", f"must be an integer >= 1 (1: no test-time augmentation), got {e.tta_copies!r}")
+  _positive(config, "eval.tta_strength", allow_zero=True)
   if len(e.matlab_verification) != 2:
     _fail("eval.matlab_verification", f"must be (batches, pairs), got {e.matlab_verification}")
 

@@ -118,4 +118,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.fresh_lake_runs = 400  # fresh runs in Lake's format from the test alphabets (0: none)
   c.eval.mhd_baseline = True  # the official demo's baseline on Lake's runs (about 20 s).
   c.eval.batch_size = 256  # images per encoder call.
+  # Test-time augmentation of the model's scores (`oneshot.tta_scorer`): each image as itself and
+  # tta_copies - 1 fixed distortions, the training ranges scaled by tta_strength; 1: off.
+  c.eval.tta_copies = 1
+  c.eval.tta_strength = 1.0
+  c.eval.tta_seed = 0
   return c

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import figures, input_pipeline, lake_runs, oneshot
+from siamese_jax import augment, figures, input_pipeline, lake_runs, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
 from siamese_jax.omniglot.constants import ALPHABETS, OmniglotDataError
@@ -229,6 +229,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   e = config.eval
   t0 = time.time()
   model_s = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  model_s = oneshot.tta_scorer(model_s, e.tta_copies, augment.scaled(config.augment, e.tta_strength), e.tta_seed)
   scorers = [model_s] + [BASELINES[name]() for name in e.baselines]
   results = {
     "protocols": {
@@ -238,6 +239,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
     },
     "one_shot": [],
     "encoder_passes": {},
+    "tta": {"copies": e.tta_copies, "strength": e.tta_strength, "seed": e.tta_seed},
   }
   ev = load_eval_characters(config, "evaluation")
   sets = [("evaluation", ev, scorers)]

@@ -197,6 +197,7 @@ def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
       f"--workdir={workdir}",
       "--config.train.max_epochs=1",
       "--config.eval.num_tasks=30",
+      f"--config.eval.tta_copies={2 if mode == 'eval' else 1}",  # evaluation with test-time augmentation
       f"--mode={mode}",
     )
   assert "Lake's 20 official runs" in proc.stdout and "One-shot sweep" in proc.stdout
@@ -213,6 +214,7 @@ def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
   assert results["lake_runs"]["results"]["model"]["encoder_passes"] == 80
   assert set(results["lake_runs"]["results"]) == {"model", "pixel_1nn"}
   assert results["verification"]["fixed"]["total"] == 1000
+  assert results["tta"]["copies"] == 2
 
 
 def test_fresh_runs_follow_lake_format_and_score_like_the_scorer():

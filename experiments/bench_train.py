@@ -57,6 +57,8 @@ import numpy as np
 from configs import koch  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list("sections", ["train", "preset", "scaling", "eval"], "Which parts to run.")
+flags.DEFINE_list("preset_trees", ["."], "Trees whose `:cpu` step `preset` times, interleaved (first: reference).")
+flags.DEFINE_integer("preset_rounds", 1, "Rounds over the preset trees.")
 flags.DEFINE_list("torch_modes", ["eager", "compile"], "PyTorch execution modes in `train`.")
 flags.DEFINE_integer("row_timeout", 420, "Seconds a measurement may take (compilation included) before it is dropped.")
 flags.DEFINE_list("presets", ["koch", "cpu"], "Networks of these presets are timed in `train`.")
@@ -507,9 +509,10 @@ def main(argv):
     from experiments import cpu_step  # pylint: disable=g-import-not-at-top
 
     log("the :cpu preset's train step and validation:")
-    report["preset"] = cpu_step.measure(cpu_step.ROOT, FLAGS.manual_dir, FLAGS.data_dir)
-    log(f"  {report['preset']}")
-    md += ["The `:cpu` preset's train step and validation:", "", cpu_step.table({"this tree": [report["preset"]]}), ""]
+    trees = [os.path.abspath(t) for t in FLAGS.preset_trees]
+    results = cpu_step.interleaved(trees, FLAGS.preset_rounds, FLAGS.manual_dir, FLAGS.data_dir, log=log)
+    report["preset"] = results
+    md += ["The `:cpu` preset's train step and validation:", "", cpu_step.table(results), ""]
   if "scaling" in FLAGS.sections:
     log("scaling (Koch network, float32, conv_impl=auto):")
     report["scaling"] = run_scaling(log)

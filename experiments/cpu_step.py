@@ -82,35 +82,54 @@ def measure(tree: str, manual_dir=None, data_dir=None, repeats: int = 5, steps: 
   return json.loads(lines[-1]) if lines else {"tree": tree, "error": proc.stderr.strip().splitlines()[-1:]}
 
 
+def interleaved(trees, rounds: int, manual_dir=None, data_dir=None, repeats: int = 5, steps: int = 10, log=print):
+  """`measure` for every tree, round by round (so drift in the machine hits all trees alike);
+  {tree: [result per round]}."""
+  results = {t: [] for t in trees}
+  for r in range(rounds):
+    for t in trees:
+      res = measure(t, manual_dir, data_dir, repeats, steps)
+      results[t].append(res)
+      log(f"round {r + 1} {t}: " + (f"{res['median_step_s'] * 1000:.0f} ms/step" if "error" not in res else str(res)))
+  return results
+
+
 def main(argv) -> None:
   del argv
   f = FLAGS
   if f.child:
     print(json.dumps(child(f.tree, f.manual_dir, f.data_dir, f.repeats, f.steps)))
     return
-  results = {t: [] for t in f.trees}
-  for r in range(f.rounds):
-    for t in f.trees:
-      res = measure(t, f.manual_dir, f.data_dir, f.repeats, f.steps)
-      results[t].append(res)
-      print(f"round {r + 1} {t}: " + (f"{res['median_step_s'] * 1000:.0f} ms/step" if "error" not in res else str(res)))
-  print(table(results))
+  trees = [os.path.abspath(t) for t in f.trees]
+  print(table(interleaved(trees, f.rounds, f.manual_dir, f.data_dir, f.repeats, f.steps)))
+
+
+def _label(tree: str) -> str:
+  """The tree's path and commit (with "+" when it has uncommitted changes)."""
+  git = ["git", "-C", tree]
+  head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+  dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+  name = "this tree" if os.path.abspath(tree) == ROOT else tree
+  return f"{name} ({head or '?'}{'+' if dirty.stdout.strip() else ''})"
 
 
 def table(results: dict) -> str:
-  """Markdown: per tree, the medians over rounds of step time, pairs/s, validation seconds and share."""
+  """Markdown: per tree, the medians over rounds of step time, pairs/s, validation seconds and
+  share, and the pairs/s against the first tree's."""
   lines = [
-    "| tree | ms/step | pairs/s | validation s | validation share of an epoch |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    "| tree | rounds | ms/step | pairs/s | x first tree | validation tasks | validation s | share of an epoch |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
+  first = None
   for t, rs in results.items():
     ok = [x for x in rs if "error" not in x]
     if ok:
       m = {k: statistics.median(x[k] for x in ok) for k in ("median_step_s", "pairs_per_s", "median_val_s")}
       share = statistics.median(x["val_share_of_epoch"] for x in ok)
+      first = first or m["pairs_per_s"]
       lines.append(
-        f"| {t} | {1000 * m['median_step_s']:.0f} | {m['pairs_per_s']:.0f} | {m['median_val_s']:.2f}"
-        f" | {100 * share:.1f}% |"
+        f"| {_label(t)} | {len(ok)} | {1000 * m['median_step_s']:.0f} | {m['pairs_per_s']:.0f} |"
+        f" {m['pairs_per_s'] / first:.2f} | {ok[0]['val_tasks']} | {m['median_val_s']:.2f} | {100 * share:.1f}% |"
       )
   return "\n".join(lines)
 

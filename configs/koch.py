@@ -68,6 +68,9 @@ def cpu(c):
   c.train.max_epochs = 25  # 12,500 steps; 46 min alone on a 2-core CPU (docs/results.md)
   c.train.patience = 0  # the best epoch's parameters are evaluated all the same.
   c.train.log_every = 100
+  # Test-time augmentation: validation 81.95 +- 1.06 vs 74.00 +- 1.48 without (seeds 0, 1; docs/results.md).
+  c.eval.tta_copies = 16
+  c.eval.tta_strength = 2.0
   return c
 
 

@@ -195,6 +195,8 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if not isinstance(e.tta_copies, int) or e.tta_copies < 1:
     _fail("eval.tta_copies", f"must be an integer >= 1 (1: no test-time augmentation), got {e.tta_copies!r}")
   _positive(config, "eval.tta_strength", allow_zero=True)
+  if e.tta_strength * (1 - config.augment.scale_min) >= 1:
+    _fail("eval.tta_strength", f"{e.tta_strength} scales augment.scale_min ({config.augment.scale_min}) to <= 0")
   if len(e.matlab_verification) != 2:
     _fail("eval.matlab_verification", f"must be (batches, pairs), got {e.matlab_verification}")
 

@@ -8,6 +8,7 @@ tasks and 95% CI), figures to `accuracy_vs_n.png` and `test_pairs.png`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -228,9 +229,12 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   """Runs the whole evaluation of `params`; returns (eval.json contents, evaluation characters)."""
   e = config.eval
   t0 = time.time()
-  model_s = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
-  model_s = oneshot.tta_scorer(model_s, e.tta_copies, augment.scaled(config.augment, e.tta_strength), e.tta_seed)
-  scorers = [model_s] + [BASELINES[name]() for name in e.baselines]
+  plain = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  model_s = oneshot.tta_scorer(plain, e.tta_copies, augment.scaled(config.augment, e.tta_strength), e.tta_seed)
+  # With test-time augmentation, the model without it is scored beside (and alone on the training
+  # alphabets, an over-fitting check that would cost e.tta_copies times as many encoder passes).
+  plain = plain if model_s is plain else dataclasses.replace(plain, name="model_no_tta")
+  scorers = [model_s] + ([plain] if plain is not model_s else []) + [BASELINES[name]() for name in e.baselines]
   results = {
     "protocols": {
       oneshot.WITHIN_ALPHABET: "all N candidates from one alphabet (Lake's benchmark); alphabets"
@@ -244,7 +248,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   ev = load_eval_characters(config, "evaluation")
   sets = [("evaluation", ev, scorers)]
   if e.train_alphabet_tasks:
-    sets.append(("train_alphabets", load_eval_characters(config, "train"), [model_s]))
+    sets.append(("train_alphabets", load_eval_characters(config, "train"), [plain]))
   for set_name, chars, set_scorers in sets:
     for s in set_scorers:
       logging.info("one-shot sweep: %s on %s (%d characters)", s.name, set_name, chars.num_characters)
@@ -309,15 +313,17 @@ def summary_table(results: dict) -> str:
   v = results["verification"]
   lines.append(f"Verification: MATLAB protocol {_fmt(v['matlab'])}; {v['fixed']['total']} pairs {_fmt(v['fixed'])}")
   lines.append("One-shot sweep, accuracy % [95% CI]:")
-  header = f"  {'set':<16} {'protocol':<16} {'N':>3} {'k':>2} {'tasks':>5}  {'model':<22} {'pixel 1-NN':<22} chance"
-  lines.append(header)
+  columns = [("model", "model")] + [("model_no_tta", "model, no TTA")] * any(
+    r["scorer"] == "model_no_tta" for r in results["one_shot"]
+  )
+  columns.append(("pixel_1nn", "pixel 1-NN"))
+  header = f"  {'set':<16} {'protocol':<16} {'N':>3} {'k':>2} {'tasks':>5}  "
+  lines.append(header + "".join(f"{title:<23}" for _, title in columns) + "chance")
   keyed = {}
   for r in results["one_shot"]:
     keyed.setdefault((r["set"], r["protocol"], r["n_way"], r["shots"]), {})[r["scorer"]] = r
   for (set_name, protocol, n, k), by in keyed.items():
     tasks = max(r["num_tasks"] for r in by.values())
-    lines.append(
-      f"  {set_name:<16} {protocol:<16} {n:>3} {k:>2} {tasks:>5}  {_fmt(by.get('model')):<22}"
-      f" {_fmt(by.get('pixel_1nn')):<22} {100.0 / n:5.1f}"
-    )
+    cells = "".join(f"{_fmt(by.get(name)):<23}" for name, _ in columns)
+    lines.append(f"  {set_name:<16} {protocol:<16} {n:>3} {k:>2} {tasks:>5}  {cells}{100.0 / n:5.1f}")
   return "\n".join(lines)

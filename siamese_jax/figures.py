@@ -21,6 +21,8 @@ def _pyplot():
 _LINES = {
   ("evaluation", "model"): ("model, evaluation alphabets", "-o"),
   ("train_alphabets", "model"): ("model, training alphabets", "--s"),
+  ("evaluation", "model_no_tta"): ("model without test-time augmentation, evaluation alphabets", "-.d"),
+  ("train_alphabets", "model_no_tta"): ("model without test-time augmentation, training alphabets", "--s"),
   ("evaluation", "pixel_1nn"): ("pixel 1-NN, evaluation alphabets", ":^"),
 }
 

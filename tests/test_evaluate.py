@@ -212,7 +212,10 @@ def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
   r2 = [r for r in rows if r["n_way"] == 2 and r["set"] == "evaluation"]
   assert all(r["num_tasks"] == 30 and len(r["ci95"]) == 2 for r in r2)
   assert results["lake_runs"]["results"]["model"]["encoder_passes"] == 80
-  assert set(results["lake_runs"]["results"]) == {"model", "pixel_1nn"}
+  # With TTA the model without it is scored beside, and alone on the training alphabets.
+  assert set(results["lake_runs"]["results"]) == {"model", "model_no_tta", "pixel_1nn"}
+  assert {r["scorer"] for r in rows if r["set"] == "train_alphabets"} == {"model_no_tta"}
+  assert "model, no TTA" in proc.stdout
   assert results["verification"]["fixed"]["total"] == 1000
   assert results["tta"]["copies"] == 2
 

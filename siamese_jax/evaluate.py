@@ -255,11 +255,14 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
       rows, passes = nway_accuracy(s, chars, set_name, e.ways, e.protocols, e.shots, e.num_tasks, e.seed, e.batch_size)
       results["one_shot"] += rows
       results["encoder_passes"][f"{set_name}/{s.name}"] = passes
+  logging.info("verification: %d pairs", e.verification_pairs)
   results["verification"] = verification(model_s, ev, e)
+  logging.info("Lake's 20 official runs")
   results["lake_runs"] = lake_evaluation(scorers, config)
-  results["fresh_lake_runs"] = {
-    s.name: fresh_lake_runs(s, ev, e.fresh_lake_runs, e.seed + 3, e.batch_size) for s in scorers
-  }
+  results["fresh_lake_runs"] = {}
+  for s in scorers:
+    logging.info("%d fresh Lake-format runs: %s", e.fresh_lake_runs, s.name)
+    results["fresh_lake_runs"][s.name] = fresh_lake_runs(s, ev, e.fresh_lake_runs, e.seed + 3, e.batch_size)
   results["seconds"] = time.time() - t0
   return results, ev
 

@@ -178,9 +178,15 @@ def _tta_embed(embed, copies: int, ranges: tuple, seed: int):
 @functools.cache
 def _tta_pair(pair, copies: int):
   def tta_pair(params, a, b):
-    a = a.reshape(a.shape[:-1] + (copies, 1, -1))
-    b = b.reshape(b.shape[:-1] + (1, copies, -1))
-    return jnp.mean(pair(params, a, b), axis=(-2, -1))
+    a, b = a.reshape(a.shape[:-1] + (copies, -1)), b.reshape(b.shape[:-1] + (copies, -1))
+
+    def add(k, total):  # one (copy of a, copy of b) at a time: the memory of one plain pair call
+      ai = jax.lax.dynamic_index_in_dim(a, k // copies, axis=-2, keepdims=False)
+      bj = jax.lax.dynamic_index_in_dim(b, k % copies, axis=-2, keepdims=False)
+      return total + pair(params, ai, bj)
+
+    zero = jnp.zeros(jnp.broadcast_shapes(a.shape[:-2], b.shape[:-2]), jnp.float32)
+    return jax.lax.fori_loop(0, copies * copies, add, zero) / copies**2
 
   return tta_pair
 

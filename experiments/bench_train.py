@@ -137,6 +137,7 @@ def _run_jax(spec: dict, params_np) -> dict:
   s = c.model.image_size
   images = np.random.default_rng(0).integers(0, 256, (50, 20, s, s, 1), dtype=np.uint8)
   data = input_pipeline.make_data(c.train, c.seed, images)
+  setup_rss = rss_bytes("VmRSS")  # libraries, parameters and data; before compiling the step
   step = train.make_train_step(c, optimizer)
   temp = step.lower(state, data).compile().memory_analysis().temp_size_in_bytes
   holder = {"state": state}
@@ -147,7 +148,13 @@ def _run_jax(spec: dict, params_np) -> dict:
 
   times = _timings(one, spec["repeats"], spec["steps"], jax.block_until_ready)
   dtype = model_lib.compute_dtype(c.model.dtype)[0]
-  return {"step_s": times, "xla_temp_bytes": int(temp), "backend": jax.default_backend(), "computed_in": dtype.name}
+  return {
+    "step_s": times,
+    "xla_temp_bytes": int(temp),
+    "setup_rss_bytes": setup_rss,
+    "backend": jax.default_backend(),
+    "computed_in": dtype.name,
+  }
 
 
 def _run_torch(spec: dict, params_np) -> dict:
@@ -168,15 +175,18 @@ def _run_torch(spec: dict, params_np) -> dict:
   x_a = tr.nchw(rng.random((b, s, s, 1), np.float32), bf16)
   x_b = tr.nchw(rng.random((b, s, s, 1), np.float32), bf16)
   labels = torch.from_numpy(rng.integers(0, 2, b).astype(np.float32))
+  setup_rss = rss_bytes("VmRSS")  # libraries, parameters and data; before the first (compiling) step
   times = _timings(lambda: step(x_a, x_b, labels), spec["repeats"], spec["steps"], lambda r: r.item())
-  return {"step_s": times, "threads": torch.get_num_threads(), "version": torch.__version__}
+  threads, version = torch.get_num_threads(), torch.__version__
+  return {"step_s": times, "setup_rss_bytes": setup_rss, "threads": threads, "version": version}
 
 
-def peak_rss_bytes() -> int:
-  """This process's peak resident size: VmHWM (ru_maxrss would carry the forking parent's over exec)."""
+def rss_bytes(field: str = "VmHWM") -> int:
+  """This process's resident size now (VmRSS) or at its peak (VmHWM; ru_maxrss would carry the
+  forking parent's over exec)."""
   try:
     with open("/proc/self/status") as f:
-      return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+      return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
   except (OSError, StopIteration):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -184,7 +194,7 @@ def peak_rss_bytes() -> int:
 def _child(conn, framework: str, spec: dict, params_np) -> None:
   try:
     result = (_run_jax if framework == "jax" else _run_torch)(spec, params_np)
-    result["peak_rss_bytes"] = peak_rss_bytes()
+    result["peak_rss_bytes"] = rss_bytes()
   except Exception as e:  # pylint: disable=broad-except
     result = {"error": f"{type(e).__name__}: {e}"}
   conn.send(result)
@@ -261,8 +271,8 @@ def train_table(rows: list[dict]) -> str:
       ref[key] = max(ref.get(key, 0.0), r["pairs_per_s"])
   lines = [
     "| network | dtype | implementation | pairs/s | images/s | GFLOP/s | ours / best PyTorch | peak RSS MiB"
-    " | XLA temp MiB |",
-    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    " | peak - setup MiB | XLA temp MiB |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
   for r in rows:
     pps = r.get("pairs_per_s")
@@ -271,10 +281,11 @@ def train_table(rows: list[dict]) -> str:
     ratio = pps / torch_pps if (r["framework"] == "jax" and pps and torch_pps) else None
     gflops = pps * 2 * 3 * r["fwd_flops"] / 1e9 if pps else None
     temp = r.get("xla_temp_bytes")
+    peak, setup = r.get("peak_rss_bytes"), r.get("setup_rss_bytes")
     lines.append(
       f"| {r['preset']} {r['image_size_used']}px | {r['dtype']} | {name} | {_fmt(pps)} | "
       f"{_fmt(pps and 2 * pps)} | {_fmt(gflops, '.0f')} | {_fmt(ratio, '.2f')} | "
-      f"{_fmt(r.get('peak_rss_bytes') and r['peak_rss_bytes'] / 2**20, '.0f')} | "
+      f"{_fmt(peak and peak / 2**20, '.0f')} | {_fmt(peak and setup and (peak - setup) / 2**20, '.0f')} | "
       f"{_fmt(temp and temp / 2**20, '.0f')} |"
     )
   return "\n".join(lines)

@@ -60,7 +60,7 @@ def test_measure_runs_in_a_child_and_reports(framework):
   r = bench_train.measure(framework, spec, params_np)
   assert "error" not in r, r.get("error")
   assert len(r["step_s"]) == 2 and r["pairs_per_s"] == pytest.approx(4 / r["median_step_s"])
-  assert r["peak_rss_bytes"] > 50 * 2**20
+  assert r["peak_rss_bytes"] > 50 * 2**20 and 0 < r["setup_rss_bytes"] <= r["peak_rss_bytes"]
   if framework == "jax":
     assert r["xla_temp_bytes"] > 0
 
@@ -68,7 +68,14 @@ def test_measure_runs_in_a_child_and_reports(framework):
 def test_train_table_ratio_against_pytorch():
   base = {"preset": "koch", "dtype": "float32", "image_size_used": 105, "fwd_flops": 1e9, "peak_rss_bytes": 2**30}
   rows = [
-    {**base, "framework": "jax", "conv_impl": "auto", "pairs_per_s": 20.0, "xla_temp_bytes": 2**20},
+    {
+      **base,
+      "framework": "jax",
+      "conv_impl": "auto",
+      "pairs_per_s": 20.0,
+      "xla_temp_bytes": 2**20,
+      "setup_rss_bytes": 2**29,
+    },
     {**base, "framework": "torch", "conv_impl": "n/a", "torch_mode": "eager", "pairs_per_s": 8.0},
     {**base, "framework": "torch", "conv_impl": "n/a", "torch_mode": "compile", "pairs_per_s": 10.0},
     {
@@ -81,7 +88,8 @@ def test_train_table_ratio_against_pytorch():
     },
   ]
   table = bench_train.train_table(rows).splitlines()
-  assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 1 |" in table[2]  # 40 images/s x 3 x 1 GFLOP; 20 / best PyTorch (10)
+  # 40 images/s x 3 x 1 GFLOP; 20 / best PyTorch (10); peak 1024 MiB of which 512 after setup
+  assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 512 | 1 |" in table[2]
   assert "PyTorch eager" in table[3] and "PyTorch torch.compile (inductor)" in table[4]
   assert "(computes in float32: no native bfloat16)" in table[5] and "| n/a |" in table[5]  # no bfloat16 PyTorch row
 

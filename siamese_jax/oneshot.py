@@ -168,9 +168,10 @@ def _tta_embed(embed, copies: int, ranges: tuple, seed: int):
   )
 
   def tta_embed(params, x):
-    warped = jax.vmap(lambda a: jax.vmap(augment.warp, in_axes=(0, None))(x, a))(dist)  # [copies-1, B, H, W, C]
-    e = embed(params, jnp.concatenate([x[None], warped]).reshape((-1,) + x.shape[1:]))  # [copies * B, F]
-    return e.reshape(copies, x.shape[0], -1).transpose(1, 0, 2).reshape(x.shape[0], -1)
+    # One distortion at a time (lax.map): the memory of a plain embed call, not copies times it.
+    warped = jax.lax.map(lambda a: embed(params, jax.vmap(augment.warp, in_axes=(0, None))(x, a)), dist)
+    e = jnp.concatenate([embed(params, x)[None], warped])  # [copies, B, F]
+    return e.transpose(1, 0, 2).reshape(x.shape[0], -1)
 
   return tta_embed
 

@@ -233,8 +233,9 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   model_s = oneshot.tta_scorer(plain, e.tta_copies, augment.scaled(config.augment, e.tta_strength), e.tta_seed)
   # With test-time augmentation, the model without it is scored beside (and alone on the training
   # alphabets, an over-fitting check that would cost e.tta_copies times as many encoder passes).
-  plain = plain if model_s is plain else dataclasses.replace(plain, name="model_no_tta")
-  scorers = [model_s] + ([plain] if plain is not model_s else []) + [BASELINES[name]() for name in e.baselines]
+  tta = model_s is not plain
+  plain = dataclasses.replace(plain, name="model_no_tta") if tta else plain
+  scorers = [model_s] + [plain] * tta + [BASELINES[name]() for name in e.baselines]
   results = {
     "protocols": {
       oneshot.WITHIN_ALPHABET: "all N candidates from one alphabet (Lake's benchmark); alphabets"

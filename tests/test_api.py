@@ -162,6 +162,20 @@ def test_errors_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
   assert "AUC " in outputs and "ECE " in outputs
 
 
+def test_learning_curves_script_tables_every_epoch(smoke_workdir, tmp_path):
+  out = tmp_path / "curves.png"
+  script = os.path.join(ROOT, "experiments", "learning_curves.py")
+  ok = subprocess.run(
+    [sys.executable, script, f"smoke={smoke_workdir}", f"--out={out}"], capture_output=True, text=True
+  )
+  assert ok.returncode == 0, ok.stderr[-2000:]
+  rows = [line for line in ok.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+  assert [int(r.split("|")[1]) for r in rows] == [1, 2, 3]  # max_epochs = 3, one row each
+  assert "**smoke**" in ok.stdout and out.stat().st_size > 0
+  bad = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True, text=True)
+  assert bad.returncode != 0 and "not a training workdir" in bad.stderr
+
+
 def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot):
   import json
 

@@ -1,0 +1,112 @@
+"""Learning curves of one or more training workdirs, side by side: a per-epoch table (validation
+20-way one-shot with its 95% interval, verification, mean training loss, pairs seen, minutes) and
+one figure of validation, verification and loss against wall-clock minutes.
+
+  python experiments/learning_curves.py runs/koch_1h runs/matlab_1h --out=docs/paper_presets_1h.png
+
+A workdir may be given as LABEL=PATH; the label defaults to the folder's name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import ml_collections
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from siamese_jax import input_pipeline, metrics  # noqa: E402
+
+
+def curves(workdir: str) -> dict:
+  """Per-epoch rows {epoch, step, minutes, pairs, val, lo, hi, verification, loss} and the loss rows."""
+  with open(os.path.join(workdir, "config.json")) as f:
+    train = ml_collections.ConfigDict(json.load(f)["train"])
+  per_step = input_pipeline.pairs_per_step(train)
+  rows = metrics.read_metrics(workdir)
+  losses = [r for r in rows if "loss" in r]
+  epochs, prev = [], 0
+  for r in (r for r in rows if "val_one_shot" in r):
+    window = [x["loss"] for x in losses if prev < x["step"] <= r["step"]]
+    epochs.append(
+      {
+        "epoch": int(r["epoch"]),
+        "step": r["step"],
+        "minutes": r["elapsed_s"] / 60,
+        "pairs": r["step"] * per_step,
+        "val": r["val_one_shot"],
+        "lo": r.get("val_one_shot_lo", float("nan")),
+        "hi": r.get("val_one_shot_hi", float("nan")),
+        "verification": r.get("val_verification", float("nan")),
+        "loss": float(np.mean(window)) if window else float("nan"),
+      }
+    )
+    prev = r["step"]
+  return {"epochs": epochs, "losses": losses}
+
+
+def table(label: str, epochs: list[dict]) -> str:
+  """Markdown: one row per epoch."""
+  lines = [
+    f"**{label}**",
+    "",
+    "| epoch | step | pairs seen | minutes | validation 20-way % [95%] | verification % | mean loss |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ]
+  for e in epochs:
+    lines.append(
+      f"| {e['epoch']} | {e['step']} | {e['pairs']:,} | {e['minutes']:.1f} | {e['val']:.2f} [{e['lo']:.1f}, "
+      f"{e['hi']:.1f}] | {e['verification']:.1f} | {e['loss']:.4f} |"
+    )
+  return "\n".join(lines)
+
+
+def plot(runs: dict[str, dict], path: str) -> None:
+  """Validation one-shot (with its band), verification and loss against minutes, one line per run."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+  for label, run in runs.items():
+    ep = run["epochs"]
+    t = np.array([e["minutes"] for e in ep])
+    (line,) = axes[0].plot(t, [e["val"] for e in ep], marker=".", label=label)
+    axes[0].fill_between(t, [e["lo"] for e in ep], [e["hi"] for e in ep], alpha=0.2, color=line.get_color())
+    axes[1].plot(t, [e["verification"] for e in ep], marker=".", label=label)
+    axes[2].plot([r["elapsed_s"] / 60 for r in run["losses"]], [r["loss"] for r in run["losses"]], label=label)
+  axes[0].axhline(5.0, color="gray", ls=":", label="chance (20-way)")
+  axes[1].axhline(50.0, color="gray", ls=":", label="chance")
+  titles = ("validation 20-way one-shot (%)", "validation verification (%)", "training loss")
+  for ax, title in zip(axes, titles):
+    ax.set_title(title)
+    ax.set_xlabel("minutes")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def main(argv: list[str]) -> None:
+  out = next((a.split("=", 1)[1] for a in argv if a.startswith("--out=")), None)
+  args = [a for a in argv if not a.startswith("--")]
+  if not args:
+    sys.exit("usage: python experiments/learning_curves.py [LABEL=]WORKDIR ... [--out=FIGURE.png]")
+  runs = {}
+  for a in args:
+    label, path = a.split("=", 1) if "=" in a else (os.path.basename(a.rstrip("/")), a)
+    if not os.path.exists(os.path.join(path, "config.json")):
+      sys.exit(f"error: {path} is not a training workdir (no config.json)")
+    runs[label] = curves(path)
+    print(table(label, runs[label]["epochs"]), end="\n\n")
+  if out:
+    plot(runs, out)
+    print(f"figure: {out}")
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

@@ -5,7 +5,9 @@
     net.similarity("a.png", "b.png")          # probability they show one character
     net.one_shot(query, [img1, img2, img3])    # N-way scores and prediction
 
-Images may be file paths, PIL images or arrays of any size (see `siamese_jax.images`
+`similarity` and `one_shot` score as the evaluator does: with the workdir's test-time
+augmentation (`eval.tta_copies` distortions of each image, on in `:cpu`) unless
+`load(..., tta=False)`. Images may be file paths, PIL images or arrays of any size (see `siamese_jax.images`
 for what is accepted); they are resized exactly as the training images were.
 """
 
@@ -19,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import model
+from siamese_jax import augment, model, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.images import prepare_images
 from siamese_jax.omniglot import loader
@@ -32,28 +34,43 @@ __all__ = ["Siamese", "load", "load_dataset", "prepare_images", "pretrained_work
 
 @dataclasses.dataclass
 class Siamese:
-  """A trained network: its config and parameters, with embed / similarity / one_shot."""
+  """A trained network: its config and parameters, with embed / similarity / one_shot.
+
+  tta: score pairs with the config's test-time augmentation (`eval.tta_copies`, `tta_strength`,
+  `tta_seed`; absent keys: off), as `--mode=eval` scores "model"; False scores each image once.
+  """
 
   config: ml_collections.ConfigDict
   params: model.Params
   workdir: str | None = None
+  tta: bool = True
 
   def __post_init__(self):
-    dtype, conv_impl = model.compute_dtype(self.config.model.dtype)[0], self.config.model.conv_impl
-    self._encode = jax.jit(lambda p, x: model.encode(p, x, dtype, conv_impl))
-    self._logits = jax.jit(model.pair_logits)
+    plain = oneshot.model_scorer(self.params, self.config.model.dtype, self.config.model.conv_impl)
+    e = self.config.get("eval", ml_collections.ConfigDict())
+    copies = int(e.get("tta_copies", 1)) if self.tta else 1
+    ranges = augment.scaled(self.config.augment, float(e.get("tta_strength", 1.0)))
+    self.scorer = oneshot.tta_scorer(plain, copies, ranges, int(e.get("tta_seed", 0)))
+    self.tta_copies = copies  # versions of each image that similarity and one_shot average over
+    self._encode = plain.jitted_embed
+    self._scored_embed = self.scorer.jitted_embed
+    self._logits = jax.jit(self.scorer.pair)
 
   @property
   def image_size(self) -> int:
     return int(self.config.model.image_size)
 
   def embed(self, images) -> np.ndarray:
-    """Embeddings [B, E] of a list (or batch) of images."""
+    """Embeddings [B, E] of a list (or batch) of images (each image once, no test-time augmentation)."""
     return np.asarray(self._encode(self.params, jnp.asarray(prepare_images(images, self.image_size))))
+
+  def _scored(self, images) -> np.ndarray:
+    """What the pair scorer compares: [B, E], or [B, copies * E] with test-time augmentation."""
+    return np.asarray(self._scored_embed(self.params, jnp.asarray(prepare_images(images, self.image_size))))
 
   def similarity(self, images_a, images_b) -> np.ndarray:
     """Probabilities [B] that images_a[i] and images_b[i] show the same character (symmetric)."""
-    e_a, e_b = self.embed(images_a), self.embed(images_b)
+    e_a, e_b = self._scored(images_a), self._scored(images_b)
     if len(e_a) != len(e_b):
       raise ValueError(f"{len(e_a)} images against {len(e_b)}")
     return np.asarray(jax.nn.sigmoid(self._logits(self.params, e_a, e_b)))
@@ -67,8 +84,8 @@ class Siamese:
     """
     groups = [s if isinstance(s, (list, tuple)) else [s] for s in support]
     flat = [img for g in groups for img in g]
-    e_q = self.embed([query])[0]
-    e_s = self.embed(flat)
+    e_q = self._scored([query])[0]
+    e_s = self._scored(flat)
     logits = np.asarray(self._logits(self.params, e_q[None], e_s))
     bounds = np.cumsum([0] + [len(g) for g in groups])
     scores = np.array([logits[a:b].mean() for a, b in zip(bounds[:-1], bounds[1:])])
@@ -82,16 +99,17 @@ def pretrained_workdir(name: str = "pretrained") -> str:
   return os.path.join(PRETRAINED_DIR, PRETRAINED[name])
 
 
-def load(workdir: str) -> Siamese:
+def load(workdir: str, tta: bool = True) -> Siamese:
   """A trained network: a workdir's config and best (else latest) parameters.
 
   `workdir="pretrained"` loads the model shipped in the package (unless a folder of that
   name exists here). Read-only: a workdir that is still training can be loaded.
+  tta=False: `similarity` and `one_shot` score each image once, ignoring `eval.tta_copies`.
   """
   if workdir in PRETRAINED and not os.path.isdir(workdir):
     workdir = pretrained_workdir(workdir)
   config = workdir_lib.read_config(workdir)
-  return Siamese(config=config, params=workdir_lib.load_params(workdir, config.model), workdir=workdir)
+  return Siamese(config=config, params=workdir_lib.load_params(workdir, config.model), workdir=workdir, tta=tta)
 
 
 def load_dataset(split: str = "background", data_dir: str | None = None, manual_dir: str | None = None) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from configs import koch
 import siamese_jax
-from siamese_jax import evaluate, oneshot, train
+from siamese_jax import augment, evaluate, oneshot, train
 
 
 @pytest.fixture(scope="module")
@@ -46,28 +46,38 @@ def test_similarity_symmetric_in_unit_interval_for_every_input_kind(smoke_workdi
   assert net.embed(images).shape == (4, net.config.model.embed_dim)
 
 
-def test_one_shot_agrees_with_evaluator(smoke_workdir, tiny_omniglot):
+def test_one_shot_agrees_with_evaluator_with_and_without_tta(smoke_workdir, tiny_omniglot):
   _, data_dir, _ = tiny_omniglot
   net = siamese_jax.load(smoke_workdir)
+  assert net.tta_copies == 1  # smoke: no test-time augmentation
+  cfg = net.config.copy_and_resolve_references()
+  cfg.eval.tta_copies = 3
+  tta_net = siamese_jax.Siamese(cfg, net.params)
+  assert siamese_jax.Siamese(cfg, net.params, tta=False).tta_copies == 1
   chars = evaluate.load_eval_characters(net.config, "evaluation")
   raw = siamese_jax.load_dataset("evaluation", data_dir=data_dir)
   tasks, _ = oneshot.make_tasks(chars.alphabets, len(chars.drawers), "across_alphabet", 5, 1, 6, seed=4)
-  scorer = oneshot.model_scorer(net.params)
-  table, remap, _ = oneshot.EmbeddedSet(scorer, chars.images).embed(tasks.query, tasks.support)
-  want = np.asarray(
-    oneshot.task_scores(scorer, table, jnp.asarray(remap(tasks.query)), jnp.asarray(remap(tasks.support)))
-  )
-  preds = oneshot.predict(scorer, table, remap, tasks)
+  plain = oneshot.model_scorer(net.params)
+  tta = oneshot.tta_scorer(plain, 3, augment.scaled(cfg.augment, cfg.eval.tta_strength), cfg.eval.tta_seed)
 
   def raw_image(flat):  # The same image, from the unresized split.
     c, d = divmod(int(flat), len(chars.drawers))
     i = np.flatnonzero((raw["label"] == chars.labels[c]) & (raw["drawer"] == chars.drawers[d]))[0]
     return raw["image"][i]
 
-  for t in range(6):
-    got = net.one_shot(raw_image(tasks.query[t]), [raw_image(s[0]) for s in tasks.support[t]])
-    np.testing.assert_allclose(got["scores"], want[t], rtol=1e-4, atol=1e-5)
-    assert got["prediction"] == preds[t]
+  wants = []
+  for api_net, scorer in ((net, plain), (tta_net, tta)):
+    table, remap, _ = oneshot.EmbeddedSet(scorer, chars.images).embed(tasks.query, tasks.support)
+    want = np.asarray(
+      oneshot.task_scores(scorer, table, jnp.asarray(remap(tasks.query)), jnp.asarray(remap(tasks.support)))
+    )
+    preds = oneshot.predict(scorer, table, remap, tasks)
+    for t in range(6):
+      got = api_net.one_shot(raw_image(tasks.query[t]), [raw_image(s[0]) for s in tasks.support[t]])
+      np.testing.assert_allclose(got["scores"], want[t], rtol=1e-4, atol=1e-5)
+      assert got["prediction"] == preds[t]
+    wants.append(want)
+  assert not np.allclose(wants[0], wants[1])  # the distortions change the scores
 
 
 def test_load_refuses_a_damaged_workdir_in_one_line(smoke_workdir, tmp_path):

@@ -201,10 +201,10 @@ def encode(params: Params, images: jax.Array, dtype=jnp.float32, conv_impl: str 
   x = preprocess(images)
   n = num_convs(params)
   for i in range(n):
-    p = params[f"conv{i}"]
-    x = jax.nn.relu(_conv_block(x, p, dtype, conv))
-    if i < n - 1:
-      x = max_pool(x)
+    x = _conv_block(x, params[f"conv{i}"], dtype, conv)
+    # Pool, then ReLU: max and ReLU commute, so the values and gradients are those of
+    # relu-then-pool, with the ReLU on a quarter of the pixels.
+    x = jax.nn.relu(max_pool(x) if i < n - 1 else x)
   x = x.reshape(x.shape[0], -1)
   p = params["embed"]
   x = x @ p["w"].astype(dtype) + p["b"].astype(dtype)

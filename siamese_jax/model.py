@@ -149,13 +149,15 @@ def _group_norm_fwd(x, gain, bias, eps=1e-5):
   mean_sq = _group_mean(jnp.sum(xf * xf, axis=1), groups, h * w)
   inv = jax.lax.rsqrt(jnp.maximum(mean_sq - mean * mean, 0.0) + eps)  # [B, C]
   xhat = (xf - mean[:, None]) * inv[:, None]
-  return (xhat * g + bias).reshape(x.shape), (xhat, inv, gain)
+  # The residuals keep x (the conv's output, in memory anyway), not xhat: one tensor less to write.
+  return (xhat * g + bias).reshape(x.shape), (x, mean, inv, gain)
 
 
 def _group_norm_bwd(res, dy):
-  xhat, inv, gain = res
-  b, pixels, c = xhat.shape
-  groups, g = gain.shape[0], gain.reshape(-1)
+  x, mean, inv, gain = res
+  b, h, w, c = x.shape
+  pixels, groups, g = h * w, gain.shape[0], gain.reshape(-1)
+  xhat = (x.reshape(b, pixels, c) - mean[:, None]) * inv[:, None]
   dyf = dy.reshape(b, pixels, c)
   sum_dy = jnp.sum(dyf, axis=1)  # [B, C]
   sum_dy_xhat = jnp.sum(dyf * xhat, axis=1)

@@ -133,6 +133,11 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2"):
     if any(not 0 <= x < 1 for x in _as_tuple(_get(config, key))):
       _fail(key, f"must be in [0, 1), got {_get(config, key)!r}")
+  layers = len(m.features) + 2  # convs, embed, head (lr_scales: koch_sgd only)
+  if t.optimizer == "koch_sgd" and t.get("lr_scales") and len(t.lr_scales) != layers:
+    _fail("train.lr_scales", f"needs one value per layer ({layers}: conv..., embed, head), got {len(t.lr_scales)}")
+  if t.get("lr_scales"):
+    _positive(config, "train.lr_scales")
   if t.lr_decay > 1:
     _fail("train.lr_decay", f"must be in (0, 1], got {t.lr_decay}")
   if not t.steps_per_epoch and not t.fixed_pairs:

@@ -24,6 +24,13 @@ def per_layer(value, names: list[str], what: str) -> dict[str, float]:
   return dict(zip(names, map(float, value)))
 
 
+def layer_rates(train: ml_collections.ConfigDict, names: list[str]) -> dict[str, float]:
+  """Each layer's initial SGD rate: learning_rate (scalar or per layer) x lr_scales (empty: 1)."""
+  lrs = per_layer(train.learning_rate, names, "learning_rate")
+  scales = per_layer(train.get("lr_scales") or 1.0, names, "lr_scales")
+  return {n: lrs[n] * scales[n] for n in names}
+
+
 def koch_lr_schedule(lr: float, steps_per_epoch: int, decay: float):
   """lr * decay**epoch, with epoch = step // steps_per_epoch."""
   return optax.exponential_decay(lr, transition_steps=steps_per_epoch, decay_rate=decay, staircase=True)
@@ -60,10 +67,10 @@ def adam(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> opta
 
 def koch_sgd(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
   """Koch et al.'s layer-wise SGD: for every layer j, an L2 penalty l2_j * w (optax.add_decayed_weights),
-  then SGD with momentum whose learning rate decays by `lr_decay` per epoch and whose momentum
-  rises linearly from `momentum_start` to momentum_j."""
+  then SGD with momentum whose learning rate (learning_rate_j x lr_scales_j) decays by `lr_decay` per
+  epoch and whose momentum rises linearly from `momentum_start` to momentum_j."""
   names = layer_names(params)
-  lrs = per_layer(train.learning_rate, names, "learning_rate")
+  lrs = layer_rates(train, names)
   moms = per_layer(train.momentum, names, "momentum")
   l2s = per_layer(train.l2, names, "l2")
   transforms = {
@@ -95,4 +102,5 @@ def current_learning_rate(train: ml_collections.ConfigDict, step: int, steps_per
     sched = adam_schedule(train, steps_per_epoch)
     return float(sched(step) if callable(sched) else sched)
   lr = train.learning_rate if isinstance(train.learning_rate, (int, float)) else train.learning_rate[0]
+  lr *= (train.get("lr_scales") or (1.0,))[0]
   return float(koch_lr_schedule(float(lr), steps_per_epoch, train.lr_decay)(step))

@@ -10,6 +10,7 @@ from siamese_jax import config_check
   "key,value,match",
   [
     ("train.learning_rate", -1.0, "config.train.learning_rate: must be > 0"),
+    ("train.lr_scales", (1.0, 2.0), "config.train.lr_scales: needs one value per layer (6: conv..., embed, head)"),
     ("model.image_size", 12, "config.model.image_size: image_size 12 is too small"),
     ("validation.alphabets", ("Klingon",), "config.validation.alphabets: ['Klingon'] not in split"),
     ("data.train_alphabets", ("Angelic",), "config.data.train_alphabets: ['Angelic'] not in split 'background'"),

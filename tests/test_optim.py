@@ -5,11 +5,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import pytest
 
 from siamese_jax import optim
 
 
-def test_layerwise_schedule_matches_formula():
+@pytest.mark.parametrize(
+  "rates", [dict(learning_rate=(0.1, 0.05, 0.2)), dict(learning_rate=0.1, lr_scales=(1, 0.5, 2))]
+)
+def test_layerwise_schedule_matches_formula(rates):
   params = {
     "conv0": {"w": jnp.full((2,), 1.0)},
     "embed": {"w": jnp.full((2,), 2.0)},
@@ -19,7 +23,7 @@ def test_layerwise_schedule_matches_formula():
   train = ml_collections.ConfigDict(
     dict(
       optimizer="koch_sgd",
-      learning_rate=lrs,
+      **rates,
       momentum=moms,
       l2=l2s,
       momentum_start=0.5,

@@ -90,13 +90,10 @@ def main(argv) -> None:
   print(f"\nrates for a relative update of {_TARGET.value:g} at init: ({', '.join(f'{r:.1e}' for r in suggested)})")
   for entry in _CHECKPOINTS.value:
     subdir, step = entry.split(":")
-    mngr = wd_lib.manager(_WORKDIR.value, read_only=True, subdir=subdir)
     try:
-      import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-
-      params = mngr.restore(int(step), args=ocp.args.StandardRestore())["params"]
-    finally:
-      mngr.close()
+      params = wd_lib.load_params(_WORKDIR.value, config.model, subdir=subdir, step=int(step))
+    except wd_lib.WorkdirError as e:
+      sys.exit(f"error: {e}")
     report(entry, params, x_a, x_b, labels, lrs, _TARGET.value)
 
 

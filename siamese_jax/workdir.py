@@ -260,37 +260,53 @@ def _load_npz(path: str) -> dict:
   return params
 
 
-def load_params(workdir: str, model_config: ml_collections.ConfigDict):
+def load_params(
+  workdir: str, model_config: ml_collections.ConfigDict, subdir: str | None = None, step: int | None = None
+):
   """The workdir's parameters: exported ones (params.npz), else the best by validation, else the latest.
 
-  Checked against the shapes `model_config` gives; one-line WorkdirError on a mismatch
+  subdir ("best" or "checkpoints") and step pick one checkpoint instead (step None: that folder's
+  latest). Checked against the shapes `model_config` gives; one-line WorkdirError on a mismatch
   or when there is none.
   """
   import jax  # pylint: disable=g-import-not-at-top
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
 
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   like = jax.eval_shape(lambda k: model.init(k, model_config), jax.random.PRNGKey(0))
-  if os.path.exists(os.path.join(workdir, PARAMS_FILE)):
+  if subdir is None and os.path.exists(os.path.join(workdir, PARAMS_FILE)):
     return _checked(_load_npz(os.path.join(workdir, PARAMS_FILE)), like, os.path.join(workdir, PARAMS_FILE))
-  for subdir in (BEST_DIR, CHECKPOINT_DIR):
-    if not os.path.isdir(os.path.join(workdir, subdir)):
-      continue
-    mngr = manager(workdir, read_only=True, subdir=subdir)
-    step = mngr.latest_step()
+  for folder in (BEST_DIR, CHECKPOINT_DIR) if subdir is None else (subdir,):
+    restored = _restore_params(workdir, folder, step)
+    if restored is not None:
+      return _checked(restored, like, os.path.join(workdir, folder))
+  if subdir is not None:
+    raise WorkdirError(f"{workdir} holds no checkpoint {'' if step is None else f'at step {step} '}in {subdir}")
+  raise WorkdirError(f"{workdir} holds no complete checkpoint with parameters (train first)")
+
+
+def _restore_params(workdir: str, subdir: str, step: int | None):
+  """The parameters of `<workdir>/<subdir>` at `step` (None: the latest); None when there is none."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+
+  if not os.path.isdir(os.path.join(workdir, subdir)):
+    return None
+  mngr = manager(workdir, read_only=True, subdir=subdir)
+  try:
     if step is None:
-      continue
+      step = mngr.latest_step()
+    elif step not in mngr.all_steps():
+      step = None
+    if step is None:
+      return None
     try:
-      restored = mngr.restore(step, args=ocp.args.StandardRestore())["params"]
+      return mngr.restore(step, args=ocp.args.StandardRestore())["params"]
     except Exception as e:  # noqa: BLE001 - orbax raises many types for a damaged checkpoint
       raise WorkdirError(
         f"cannot read {os.path.join(workdir, subdir)} step {step}: {str(e).splitlines()[0][:200]}"
       ) from e
-    finally:
-      mngr.close()
-    return _checked(restored, like, os.path.join(workdir, subdir))
-  raise WorkdirError(f"{workdir} holds no complete checkpoint with parameters (train first)")
+  finally:
+    mngr.close()
 
 
 def _checked(params, like, where: str):

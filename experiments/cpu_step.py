@@ -8,6 +8,9 @@ of `--steps` steps after two warm-up steps, and validation as train.py runs it a
 epoch's end (the median of 3 after one warm-up), with its share of an epoch.
 
   python experiments/cpu_step.py --manual_dir=../shared/omniglot [--trees=OLD_TREE,. --rounds=3]
+  python experiments/cpu_step.py --manual_dir=../shared/omniglot --xla_flags=';--xla_cpu_use_xnnpack=false'
+
+`--xla_flags` gives settings of $XLA_FLAGS (";"-separated, "" = none) that are timed as variants of each tree.
 
 Prints a table of the medians over rounds; `measure` is what `bench_train.py --sections=preset` calls.
 """
@@ -33,15 +36,17 @@ def child(tree: str, manual_dir: str | None, data_dir: str | None, repeats: int,
   import jax
 
   from configs import koch
-  from siamese_jax import input_pipeline, train
+  from siamese_jax import input_pipeline, sharding, train
 
   c = koch.get_config("cpu")
   c.data.manual_dir, c.data.data_dir = manual_dir, data_dir
   chars = input_pipeline.training_characters(c.data, c.model.image_size, c.augment.class_rotations)
   val_chars = input_pipeline.held_out_characters(c.validation, c.data, c.model.image_size)
   state, optimizer = train.create_train_state(jax.random.PRNGKey(0), c)
-  data = train.make_data(c, chars)
-  step = train.make_train_step(c, optimizer)
+  mesh = sharding.make_mesh()  # as train.py: every device (several CPU devices only with XLA_FLAGS saying so)
+  data = sharding.replicate(train.make_data(c, chars), mesh)
+  state = sharding.replicate(state, mesh)
+  step = train.make_train_step(c, optimizer, mesh)
   for _ in range(2):
     state, out = step(state, data)
   jax.block_until_ready(out["loss"])
@@ -62,6 +67,7 @@ def child(tree: str, manual_dir: str | None, data_dir: str | None, repeats: int,
   epoch_s = c.train.steps_per_epoch * step_median + val_median
   return {
     "tree": tree,
+    "devices": mesh.size,
     "step_s": step_s,
     "median_step_s": step_median,
     "pairs_per_s": input_pipeline.pairs_per_step(c.train) / step_median,
@@ -72,25 +78,30 @@ def child(tree: str, manual_dir: str | None, data_dir: str | None, repeats: int,
   }
 
 
-def measure(tree: str, manual_dir=None, data_dir=None, repeats: int = 5, steps: int = 10) -> dict:
-  """`child` in a fresh process; its result (or {"tree", "error"})."""
+def measure(tree: str, manual_dir=None, data_dir=None, repeats: int = 5, steps: int = 10, xla_flags: str = "") -> dict:
+  """`child` in a fresh process with $XLA_FLAGS = `xla_flags`; its result (or {"tree", "error"})."""
   args = [sys.executable, os.path.abspath(__file__), "--child", f"--tree={tree}", f"--repeats={repeats}"]
   args += [f"--steps={steps}"] + ([f"--manual_dir={manual_dir}"] if manual_dir else [])
   args += [f"--data_dir={data_dir}"] if data_dir else []
-  proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+  env = {**os.environ, "XLA_FLAGS": xla_flags}
+  proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
   lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
   return json.loads(lines[-1]) if lines else {"tree": tree, "error": proc.stderr.strip().splitlines()[-1:]}
 
 
-def interleaved(trees, rounds: int, manual_dir=None, data_dir=None, repeats: int = 5, steps: int = 10, log=print):
-  """`measure` for every tree, round by round (so drift in the machine hits all trees alike);
-  {tree: [result per round]}."""
-  results = {t: [] for t in trees}
+def interleaved(
+  trees, rounds: int, manual_dir=None, data_dir=None, repeats: int = 5, steps: int = 10, log=print, xla_flags=("",)
+):
+  """`measure` for every tree and $XLA_FLAGS setting, round by round (so drift in the machine hits
+  all alike); {tree: [result per round]}, or {(tree, flags): ...} when several settings are given."""
+  keys = [t for t in trees] if list(xla_flags) == [""] else [(t, x) for t in trees for x in xla_flags]
+  results = {k: [] for k in keys}
   for r in range(rounds):
-    for t in trees:
-      res = measure(t, manual_dir, data_dir, repeats, steps)
-      results[t].append(res)
-      log(f"round {r + 1} {t}: " + (f"{res['median_step_s'] * 1000:.0f} ms/step" if "error" not in res else str(res)))
+    for k in keys:
+      t, x = (k, "") if isinstance(k, str) else k
+      res = measure(t, manual_dir, data_dir, repeats, steps, x)
+      results[k].append(res)
+      log(f"round {r + 1} {k}: " + (f"{res['median_step_s'] * 1000:.0f} ms/step" if "error" not in res else str(res)))
   return results
 
 
@@ -101,7 +112,8 @@ def main(argv) -> None:
     print(json.dumps(child(f.tree, f.manual_dir, f.data_dir, f.repeats, f.steps)))
     return
   trees = [os.path.abspath(t) for t in f.trees]
-  print(table(interleaved(trees, f.rounds, f.manual_dir, f.data_dir, f.repeats, f.steps)))
+  xla_flags = f.xla_flags.split(";")
+  print(table(interleaved(trees, f.rounds, f.manual_dir, f.data_dir, f.repeats, f.steps, xla_flags=xla_flags)))
 
 
 def _label(tree: str) -> str:
@@ -121,14 +133,16 @@ def table(results: dict) -> str:
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
   first = None
-  for t, rs in results.items():
+  for k, rs in results.items():
+    t, x = (k, "") if isinstance(k, str) else k
     ok = [x for x in rs if "error" not in x]
     if ok:
       m = {k: statistics.median(x[k] for x in ok) for k in ("median_step_s", "pairs_per_s", "median_val_s")}
       share = statistics.median(x["val_share_of_epoch"] for x in ok)
       first = first or m["pairs_per_s"]
+      name = _label(t) + (f" XLA_FLAGS={x!r}" if x else "")
       lines.append(
-        f"| {_label(t)} | {len(ok)} | {1000 * m['median_step_s']:.0f} | {m['pairs_per_s']:.0f} |"
+        f"| {name} | {len(ok)} | {1000 * m['median_step_s']:.0f} | {m['pairs_per_s']:.0f} |"
         f" {m['pairs_per_s'] / first:.2f} | {ok[0]['val_tasks']} | {m['median_val_s']:.2f} | {100 * share:.1f}% |"
       )
   return "\n".join(lines)
@@ -139,6 +153,7 @@ if __name__ == "__main__":
 
   flags.DEFINE_list("trees", [ROOT], "Source trees to time, interleaved round by round.")
   flags.DEFINE_integer("rounds", 1, "Rounds over the trees.")
+  flags.DEFINE_string("xla_flags", "", "';'-separated $XLA_FLAGS settings timed as variants of each tree ('' = none).")
   flags.DEFINE_integer("repeats", 5, "Timed blocks of steps per measurement; the median is reported.")
   flags.DEFINE_integer("steps", 10, "Steps per timed block.")
   flags.DEFINE_string("manual_dir", None, "Folder with the Omniglot zips.")

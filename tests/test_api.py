@@ -186,6 +186,21 @@ def test_learning_curves_script_tables_every_epoch(smoke_workdir, tmp_path):
   assert bad.returncode != 0 and "not a training workdir" in bad.stderr
 
 
+def test_candidate_centering_penalises_hubs_and_beta_zero_is_argmax():
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("cc", os.path.join(ROOT, "experiments", "candidate_centering.py"))
+  cc = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(cc)
+  # Task 0: candidate 0 (a hub, close to every other candidate) edges out the true candidate 1.
+  scores = np.array([[2.0, 1.9, 0.0], [0.0, 0.5, 3.0]])
+  cand = np.array([[[9, 5, 5], [5, 9, -5], [5, -5, 9]], [[9, 0, 0], [0, 9, 0], [0, 0, 9]]], float)
+  target = np.array([1, 2])
+  assert cc.centered_accuracy(scores, cand, target, k=1, beta=0.0) == 50.0  # the plain argmax
+  assert cc.centered_accuracy(scores, cand, target, k=1, beta=0.1) == 50.0  # r = (5, 5, 5): no change
+  assert cc.centered_accuracy(scores, cand, target, k=2, beta=0.1) == 100.0  # r = (5, 0, 0): the hub pays
+
+
 def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot):
   import json
 

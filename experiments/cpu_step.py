@@ -79,11 +79,12 @@ def child(tree: str, manual_dir: str | None, data_dir: str | None, repeats: int,
 
 
 def measure(tree: str, manual_dir=None, data_dir=None, repeats: int = 5, steps: int = 10, xla_flags: str = "") -> dict:
-  """`child` in a fresh process with $XLA_FLAGS = `xla_flags`; its result (or {"tree", "error"})."""
+  """`child` in a fresh process, with $XLA_FLAGS = `xla_flags` where given (else the caller's);
+  its result (or {"tree", "error"})."""
   args = [sys.executable, os.path.abspath(__file__), "--child", f"--tree={tree}", f"--repeats={repeats}"]
   args += [f"--steps={steps}"] + ([f"--manual_dir={manual_dir}"] if manual_dir else [])
   args += [f"--data_dir={data_dir}"] if data_dir else []
-  env = {**os.environ, "XLA_FLAGS": xla_flags}
+  env = {**os.environ, "XLA_FLAGS": xla_flags} if xla_flags else None
   proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
   lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
   return json.loads(lines[-1]) if lines else {"tree": tree, "error": proc.stderr.strip().splitlines()[-1:]}
@@ -94,7 +95,7 @@ def interleaved(
 ):
   """`measure` for every tree and $XLA_FLAGS setting, round by round (so drift in the machine hits
   all alike); {tree: [result per round]}, or {(tree, flags): ...} when several settings are given."""
-  keys = [t for t in trees] if list(xla_flags) == [""] else [(t, x) for t in trees for x in xla_flags]
+  keys = list(trees) if list(xla_flags) == [""] else [(t, x) for t in trees for x in xla_flags]
   results = {k: [] for k in keys}
   for r in range(rounds):
     for k in keys:
@@ -134,13 +135,13 @@ def table(results: dict) -> str:
   ]
   first = None
   for k, rs in results.items():
-    t, x = (k, "") if isinstance(k, str) else k
-    ok = [x for x in rs if "error" not in x]
+    t, xla_flags = (k, "") if isinstance(k, str) else k
+    ok = [r for r in rs if "error" not in r]
     if ok:
-      m = {k: statistics.median(x[k] for x in ok) for k in ("median_step_s", "pairs_per_s", "median_val_s")}
-      share = statistics.median(x["val_share_of_epoch"] for x in ok)
+      m = {f: statistics.median(r[f] for r in ok) for f in ("median_step_s", "pairs_per_s", "median_val_s")}
+      share = statistics.median(r["val_share_of_epoch"] for r in ok)
       first = first or m["pairs_per_s"]
-      name = _label(t) + (f" XLA_FLAGS={x!r}" if x else "")
+      name = _label(t) + (f" XLA_FLAGS={xla_flags!r}" if xla_flags else "")
       lines.append(
         f"| {name} | {len(ok)} | {1000 * m['median_step_s']:.0f} | {m['pairs_per_s']:.0f} |"
         f" {m['pairs_per_s'] / first:.2f} | {ok[0]['val_tasks']} | {m['median_val_s']:.2f} | {100 * share:.1f}% |"

@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from absl import app, flags
 import numpy as np
 
+from experiments import over_seeds
+
 
 def centered_accuracy(scores: np.ndarray, cand: np.ndarray, target: np.ndarray, k: int, beta: float) -> float:
   """Accuracy (%) of argmax_c [scores - beta * r_c]: scores [T, N], candidate-candidate scores
@@ -50,30 +52,21 @@ def task_and_candidate_scores(scorer, chars, v, num_tasks: int, batch_size: int,
 
 def main(_):
   f = flags.FLAGS
-  from siamese_jax import augment, input_pipeline, oneshot, workdir  # pylint: disable=g-import-not-at-top
+  from siamese_jax import augment, oneshot  # pylint: disable=g-import-not-at-top
 
   variants = [(int(k), float(b)) for k in f.top_k for b in f.betas]
   acc = {v: [] for v in variants}
   for wd in f.workdirs:
-    config = workdir.read_config(wd)
-    config.data.manual_dir = config.data.manual_dir or os.environ.get("OMNIGLOT_DIR")
+    config, _, chars, base = over_seeds.load_validation(wd, f.num_tasks)
     e = config.eval
     copies, strength = e.get("tta_copies", f.tta_copies), e.get("tta_strength", f.tta_strength)
-    params = workdir.load_params(wd, config.model)
-    chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
-    base = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
     scorer = oneshot.tta_scorer(base, copies, augment.scaled(config.augment, strength), e.get("tta_seed", 0))
     scores, cand, target = task_and_candidate_scores(scorer, chars, config.validation, f.num_tasks, e.batch_size)
     for k, b in variants:
       acc[(k, b)].append(centered_accuracy(scores, cand, target, k, b))
       print(f"{wd}  TTA {copies}@{strength:g}  top-{k} beta {b:g}: val {acc[(k, b)][-1]:.2f}", flush=True)
-  names = " | ".join(os.path.basename(w) for w in f.workdirs)
-  print(f"\n| top-k | beta | {names} | mean +- sd | gain over beta 0 +- sd |\n" + "|---" * (len(f.workdirs) + 4) + "|")
-  sd = lambda x: np.std(x, ddof=1) if len(x) > 1 else float("nan")  # noqa: E731
-  for k, b in variants:
-    a, ref = np.array(acc[(k, b)]), np.array(acc[(k, 0.0)] if (k, 0.0) in acc else acc[variants[0]])
-    cells = " | ".join(f"{x:.2f}" for x in a)
-    print(f"| {k} | {b:g} | {cells} | {a.mean():.2f} +- {sd(a):.2f} | {np.mean(a - ref):+.2f} +- {sd(a - ref):.2f} |")
+  ref = {(k, b): acc.get((k, 0.0), acc[variants[0]]) for k, b in variants}  # beta 0 of the same k
+  print("\n" + over_seeds.gain_table(["top-k", "beta"], acc, ref, f.workdirs))
 
 
 if __name__ == "__main__":  # flags defined here, so that tests can import the functions above

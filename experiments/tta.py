@@ -18,51 +18,33 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 from absl import app, flags
-import numpy as np
 
-flags.DEFINE_list("workdirs", None, "Trained workdirs, one per seed.", required=True)
-flags.DEFINE_list("copies", ["1", "4", "8"], "Versions of each image (1: no TTA).")
-flags.DEFINE_list("strengths", ["1.0", "0.5"], "Factors on the training distortions' deviation from identity.")
-flags.DEFINE_integer("tta_seed", 0, "Seed of the fixed distortions.")
-flags.DEFINE_integer("num_tasks", 2000, "Validation tasks (the same for every workdir, whatever it trained with).")
-FLAGS = flags.FLAGS
+from experiments import over_seeds
 
 
 def main(_):
-  from siamese_jax import augment, input_pipeline, oneshot, train, workdir  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  from siamese_jax import augment, oneshot, train  # pylint: disable=g-import-not-at-top
 
-  variants = [
-    (int(c), float(s)) for c in FLAGS.copies for s in FLAGS.strengths if int(c) > 1 or s == FLAGS.strengths[0]
-  ]
+  variants = [(int(c), float(s)) for c in f.copies for s in f.strengths if int(c) > 1 or s == f.strengths[0]]
   acc = {v: [] for v in variants}
-  for wd in FLAGS.workdirs:
-    config = workdir.read_config(wd)
-    config.data.manual_dir = config.data.manual_dir or os.environ.get("OMNIGLOT_DIR")
-    config.validation.num_tasks = FLAGS.num_tasks
-    params = workdir.load_params(wd, config.model)
-    chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
-    base = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  for wd in f.workdirs:
+    config, params, chars, base = over_seeds.load_validation(wd, f.num_tasks)
     for c, s in variants:
-      scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), FLAGS.tta_seed)
+      scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), f.tta_seed)
       m = train.validation_metrics(config, params, chars, scorer)
       acc[(c, s)].append(m["val_one_shot"])
       print(
         f"{wd}  copies {c} strength {s}: val {m['val_one_shot']:.2f}  verification {m['val_verification']:.2f}",
         flush=True,
       )
-  ref = np.array(acc[variants[0]])
-  print(
-    f"\n| copies | strength | {' | '.join(os.path.basename(w) for w in FLAGS.workdirs)} | mean +- sd | gain +- sd |"
-  )
-  print("|---" * (len(FLAGS.workdirs) + 4) + "|")
-  for v in variants:
-    a = np.array(acc[v])
-    sd = lambda x: np.std(x, ddof=1) if len(x) > 1 else float("nan")  # noqa: E731
-    cells = " | ".join(f"{x:.2f}" for x in a)
-    print(
-      f"| {v[0]} | {v[1]:g} | {cells} | {a.mean():.2f} +- {sd(a):.2f} | {np.mean(a - ref):+.2f} +- {sd(a - ref):.2f} |"
-    )
+  print("\n" + over_seeds.gain_table(["copies", "strength"], acc, {v: acc[variants[0]] for v in variants}, f.workdirs))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # flags defined here, so that tests can import this module beside other scripts
+  flags.DEFINE_list("workdirs", None, "Trained workdirs, one per seed.", required=True)
+  flags.DEFINE_list("copies", ["1", "4", "8"], "Versions of each image (1: no TTA).")
+  flags.DEFINE_list("strengths", ["1.0", "0.5"], "Factors on the training distortions' deviation from identity.")
+  flags.DEFINE_integer("tta_seed", 0, "Seed of the fixed distortions.")
+  flags.DEFINE_integer("num_tasks", 2000, "Validation tasks (the same for every workdir, whatever it trained with).")
   app.run(main)

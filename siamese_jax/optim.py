@@ -96,11 +96,10 @@ def make_optimizer(train: ml_collections.ConfigDict, params, steps_per_epoch: in
   return OPTIMIZERS[train.optimizer](train, params, steps_per_epoch)
 
 
-def current_learning_rate(train: ml_collections.ConfigDict, step: int, steps_per_epoch: int) -> float:
-  """The (first layer's) learning rate at `step`, for logging."""
+def current_learning_rate(train: ml_collections.ConfigDict, step: int, steps_per_epoch: int, names: list[str]) -> float:
+  """The learning rate at `step` of the first of the layers `names` (see `layer_names`), for logging."""
   if train.optimizer == "adam":
     sched = adam_schedule(train, steps_per_epoch)
     return float(sched(step) if callable(sched) else sched)
-  lr = train.learning_rate if isinstance(train.learning_rate, (int, float)) else train.learning_rate[0]
-  lr *= (train.get("lr_scales") or (1.0,))[0]
-  return float(koch_lr_schedule(float(lr), steps_per_epoch, train.lr_decay)(step))
+  lr = layer_rates(train, names)[names[0]]
+  return float(koch_lr_schedule(lr, steps_per_epoch, train.lr_decay)(step))

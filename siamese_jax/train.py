@@ -342,7 +342,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
           loss = _guard_finite(pending, step, mngr)  # The only host sync between epochs.
           pending = []
           rate = progress.update(step, loss)
-          lr = optim.current_learning_rate(config.train, step, spe)
+          lr = optim.current_learning_rate(config.train, step, spe, optim.layer_names(state.params))
           writer.write(step, {"loss": loss, "pairs_per_s": rate, "learning_rate": lr, "elapsed_s": elapsed()})
         stop, val = False, None
         if epoch_end and val_chars is not None:

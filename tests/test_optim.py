@@ -50,6 +50,8 @@ def test_layerwise_schedule_matches_formula(rates):
       trace[n] = g + mom * trace[n]
       want[n] -= lr * trace[n]
       np.testing.assert_allclose(float(p[n]["w"][0]), want[n], rtol=1e-5, err_msg=f"{n} step {step}")
+    logged = optim.current_learning_rate(train, step, spe, optim.layer_names(params))
+    np.testing.assert_allclose(logged, lrs[0] * 0.5**epoch, rtol=1e-6)  # conv0's rate, as train.py logs it
 
 
 def test_per_layer_length_is_checked():
@@ -77,7 +79,7 @@ def test_adam_cosine_schedule():
   train = ml_collections.ConfigDict(
     dict(optimizer="adam", learning_rate=1e-3, lr_schedule="cosine", max_epochs=4, b1=0.9, b2=0.999)
   )
-  lr = lambda step: optim.current_learning_rate(train, step, 25)  # noqa: E731
+  lr = lambda step: optim.current_learning_rate(train, step, 25, ["conv0"])  # noqa: E731
   np.testing.assert_allclose([lr(0), lr(50), lr(100)], [1e-3, 5e-4, 0.0], atol=1e-9)
   train.lr_schedule = "constant"
   assert lr(100) == 1e-3

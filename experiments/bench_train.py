@@ -257,7 +257,7 @@ def _row_name(r: dict) -> str:
   else:
     name = f"siamese_jax conv_impl={r['conv_impl']}"
     if r.get("computed_in") and r["computed_in"] != r["dtype"]:
-      name += f" (computes in {r['computed_in']}: no native bfloat16)"
+      name += f" (computes in {r['computed_in']}: `model.compute_dtype`)"
   return name + (f" ({r['error'][:60]})" if "error" in r else "")
 
 

@@ -48,19 +48,28 @@ DTYPES = ("float32", "bfloat16")  # compute dtypes (model.dtype)
 def compute_dtype(name: str, backend: str | None = None, native_bf16: bool | None = None):
   """The compute dtype for `model.dtype` = name on `backend` (default: JAX's), and why it differs.
 
-  bfloat16 is turned off (float32) on a CPU without native bfloat16 (`host.native_bfloat16`),
-  where it is slower than float32 (Koch network, AMD EPYC with AVX2: 9.5 vs 11.7 pairs/s).
+  bfloat16 is turned off (float32) on XLA:CPU. Without native bfloat16 it is emulated
+  and slower (Koch network, AMD EPYC with AVX2: 9.5 vs 11.7 pairs/s). With it (AVX-512
+  BF16; `host.native_bfloat16`), XLA:CPU's dots use it but its convolutions do not
+  (about 80 GFLOP/s in either dtype), so `convs.conv_cpu` computes them in float32
+  and the casts cost more than the bfloat16 dense layer saves (AMD EPYC with AVX-512
+  BF16: 35.1 vs 38.2 pairs/s). native_bf16 overrides the CPU check (tests).
   Returns (jnp dtype, None or a one-line reason).
   """
   from siamese_jax import host  # pylint: disable=g-import-not-at-top
 
   if name == "bfloat16" and (backend or jax.default_backend()) == "cpu":
     info = host.cpu_info()
-    if not (host.native_bfloat16(info) if native_bf16 is None else native_bf16):
-      return jnp.dtype(jnp.float32), (
-        f"model.dtype=bfloat16 computes in float32 here: this CPU ({info['model']}) has no native bfloat16"
-        " (AVX-512 BF16 or AMX), and emulated bfloat16 is slower than float32"
-      )
+    native = host.native_bfloat16(info) if native_bf16 is None else native_bf16
+    why = (
+      "has native bfloat16 (AVX-512 BF16 or AMX), but XLA:CPU's convolutions do not use it"
+      if native
+      else "has no native bfloat16 (AVX-512 BF16 or AMX), and emulated bfloat16"
+    )
+    return jnp.dtype(jnp.float32), (
+      f"model.dtype=bfloat16 computes in float32 here: this CPU ({info['model']}) {why}; bfloat16 is slower"
+      " than float32 on XLA:CPU (docs/results.md)"
+    )
   return jnp.dtype(name), None
 
 
@@ -209,8 +218,10 @@ def encode(params: Params, images: jax.Array, dtype=jnp.float32, conv_impl: str 
     x = jax.nn.relu(max_pool(x) if i < n - 1 else x)
   x = x.reshape(x.shape[0], -1)
   p = params["embed"]
-  x = x @ p["w"].astype(dtype) + p["b"].astype(dtype)
-  return jax.nn.sigmoid(x.astype(jnp.float32))
+  # float32 accumulation and result: in bfloat16 this is also XLA:CPU's fast path (with AVX-512
+  # BF16, 985 against 112 GFLOP/s for a bfloat16 result).
+  x = jnp.dot(x, p["w"].astype(dtype), preferred_element_type=jnp.float32) + p["b"]
+  return jax.nn.sigmoid(x)
 
 
 def pair_logits(params: Params, e1: jax.Array, e2: jax.Array) -> jax.Array:

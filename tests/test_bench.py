@@ -91,7 +91,7 @@ def test_train_table_ratio_against_pytorch():
   # 40 images/s x 3 x 1 GFLOP; 20 / best PyTorch (10); peak 1024 MiB of which 512 after setup
   assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 512 | 1 |" in table[2]
   assert "PyTorch eager" in table[3] and "PyTorch torch.compile (inductor)" in table[4]
-  assert "(computes in float32: no native bfloat16)" in table[5] and "| n/a |" in table[5]  # no bfloat16 PyTorch row
+  assert "(computes in float32: `model.compute_dtype`)" in table[5] and "| n/a |" in table[5]  # no bfloat16 PyTorch row
 
 
 def test_eval_comparison_naive_and_embed_once_agree():

@@ -64,7 +64,7 @@ def test_model_scorer_compiles_once_per_process():
   # Every epoch's validation builds a scorer for new parameters: the jitted embed is shared.
   assert oneshot.model_scorer(a).jitted_embed is oneshot.model_scorer(b).jitted_embed
   assert oneshot.model_scorer(a).jitted_embed is not oneshot.model_scorer(a, conv_impl="xla").jitted_embed
-  # bfloat16 shares float32's embed exactly where it computes in float32 (a CPU without native bfloat16).
+  # bfloat16 shares float32's embed exactly where it computes in float32 (XLA:CPU).
   same = model.compute_dtype("bfloat16")[0] == jnp.float32
   assert (oneshot.model_scorer(a).jitted_embed is oneshot.model_scorer(a, "bfloat16").jitted_embed) == same
   x = jnp.zeros((4, 32, 32, 1), jnp.uint8)

@@ -22,13 +22,13 @@ per measurement and one framework's threads never compete with the other's):
            embed-once (the harness) against the naive way (both images of every
            query x candidate pair through the network).
 
-A row that does not finish within `--row_timeout` seconds says so. Warm-up
-(compilation) is excluded; each figure is the median of `--repeats`
-timings of `--steps` steps. GFLOP/s counts 3x the forward FLOPs per image (forward,
-input gradient, weight gradient). Peak RSS is the child process's maximum
-resident size (framework included); "XLA temp" is the step's scratch memory
-from XLA's buffer assignment. Our step also samples its pairs on the device
-(distortions off here); PyTorch gets ready-made batches.
+A row that does not finish within `--row_timeout` seconds says so. Warm-up (compilation)
+is excluded; each figure is the median of `--repeats` timed blocks of at least `--steps`
+steps and about `--min_block_s` seconds. GFLOP/s counts 3x the forward FLOPs per image
+(forward, input gradient, weight gradient). Peak RSS is the child process's maximum
+resident size (framework included); "XLA temp" is the step's scratch memory from XLA's
+buffer assignment. Our step also samples its pairs on the device (distortions off here);
+PyTorch gets ready-made batches.
 
   python experiments/bench_train.py --manual_dir=../shared/omniglot [--sections=train,preset,scaling,eval]
 
@@ -39,6 +39,7 @@ Writes bench.md, bench.json and bench_scaling.png to --out. PyTorch comes from t
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -64,9 +65,11 @@ flags.DEFINE_integer("row_timeout", 420, "Seconds a measurement may take (compil
 flags.DEFINE_list("presets", ["koch", "cpu"], "Networks of these presets are timed in `train`.")
 flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes in `train`.")
 flags.DEFINE_list("conv_impls", ["xla", "auto"], "Our convolution implementations in `train`.")
+flags.DEFINE_integer("train_rounds", 1, "Rounds over every `train` row, each a fresh process; the median is kept.")
 flags.DEFINE_integer("batch", 32, "Pairs per step in `train`.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats; the median is reported.")
-flags.DEFINE_integer("steps", 2, "Steps per timed repeat.")
+flags.DEFINE_integer("steps", 2, "Steps per timed repeat (at least).")
+flags.DEFINE_float("min_block_s", 1.0, "Each timed repeat of `train` runs enough steps to last about this long.")
 flags.DEFINE_list("scaling_batches", ["16", "32", "64", "128", "180"], "Batch sizes in `scaling`.")
 flags.DEFINE_list("scaling_sizes", ["70", "84", "105", "128"], "Input sizes in `scaling` (batch 32).")
 flags.DEFINE_string("manual_dir", None, "Folder with the Omniglot zips and all_runs.zip (for `eval`).")
@@ -108,10 +111,14 @@ def bench_config(preset: str, dtype: str, batch: int, image_size: int | None = N
   return c
 
 
-def _timings(step, repeats: int, steps: int, sync) -> list[float]:
-  """Seconds per step of `repeats` timed blocks of `steps` calls, after two warm-up calls."""
+def _timings(step, repeats: int, steps: int, sync, min_block_s: float = 0.0) -> list[float]:
+  """Seconds per step of `repeats` timed blocks of at least `steps` calls (more where a block
+  would last under min_block_s: a 30 ms step timed twice swings by a third), after two warm-up calls."""
   for _ in range(2):
     sync(step())
+  t = time.perf_counter()
+  sync(step())
+  steps = max(steps, math.ceil(min_block_s / max(time.perf_counter() - t, 1e-6)))
   out = []
   for _ in range(repeats):
     t = time.perf_counter()
@@ -146,7 +153,7 @@ def _run_jax(spec: dict, params_np) -> dict:
     holder["state"], m = step(holder["state"], data)
     return m["loss"]
 
-  times = _timings(one, spec["repeats"], spec["steps"], jax.block_until_ready)
+  times = _timings(one, spec["repeats"], spec["steps"], jax.block_until_ready, spec.get("min_block_s", 0.0))
   dtype = model_lib.compute_dtype(c.model.dtype)[0]
   return {
     "step_s": times,
@@ -176,7 +183,9 @@ def _run_torch(spec: dict, params_np) -> dict:
   x_b = tr.nchw(rng.random((b, s, s, 1), np.float32), bf16)
   labels = torch.from_numpy(rng.integers(0, 2, b).astype(np.float32))
   setup_rss = rss_bytes("VmRSS")  # libraries, parameters and data; before the first (compiling) step
-  times = _timings(lambda: step(x_a, x_b, labels), spec["repeats"], spec["steps"], lambda r: r.item())
+  times = _timings(
+    lambda: step(x_a, x_b, labels), spec["repeats"], spec["steps"], lambda r: r.item(), spec.get("min_block_s", 0.0)
+  )
   threads, version = torch.get_num_threads(), torch.__version__
   return {"step_s": times, "setup_rss_bytes": setup_rss, "threads": threads, "version": version}
 
@@ -302,9 +311,22 @@ def scaling_table(rows: list[dict], key: str) -> str:
   return "\n".join(lines)
 
 
+def _merge_rounds(results: list[dict]) -> dict:
+  """One row from the same measurement in several fresh processes: the median over processes of
+  their median step times (a process's own speed varies by up to a fifth on a shared machine)."""
+  if len(results) == 1 or any("median_step_s" not in r for r in results):
+    return next((r for r in results if "median_step_s" not in r), results[0])
+  row = dict(results[-1])
+  row["round_step_s"] = [r["median_step_s"] for r in results]
+  row["median_step_s"] = statistics.median(row["round_step_s"])
+  row["pairs_per_s"] = row["batch"] / row["median_step_s"]
+  row["images_per_s"] = 2 * row["pairs_per_s"]
+  return row
+
+
 def run_train(log) -> list[dict]:
-  rows = []
   have_torch = torch_available()
+  specs = []  # (framework, spec, torch params)
   for preset in FLAGS.presets:
     c = bench_config(preset, "float32", FLAGS.batch)
     params_np = numpy_params(c) if have_torch else None
@@ -315,22 +337,26 @@ def run_train(log) -> list[dict]:
         "batch": FLAGS.batch,
         "repeats": FLAGS.repeats,
         "steps": FLAGS.steps,
+        "min_block_s": FLAGS.min_block_s,
         "fwd_flops": forward_flops(c.model),
         "image_size_used": c.model.image_size,
       }
-      specs = [("jax", {**base, "conv_impl": impl}) for impl in FLAGS.conv_impls]
-      specs += [("torch", {**base, "conv_impl": "n/a", "torch_mode": mode}) for mode in FLAGS.torch_modes]
-      for framework, spec in specs:
-        if framework == "torch" and not have_torch:
-          rows.append({"framework": "torch", **spec, "error": "PyTorch not installed"})
-          continue
-        r = measure(framework, spec, params_np if framework == "torch" else None)
-        log(
-          f"  {preset} {dtype} {framework} {spec.get('torch_mode', spec['conv_impl'])}: "
-          + (f"{r['pairs_per_s']:.2f} pairs/s" if "pairs_per_s" in r else r.get("error", "?"))
-        )
-        rows.append(r)
-  return rows
+      specs += [("jax", {**base, "conv_impl": impl}, None) for impl in FLAGS.conv_impls]
+      specs += [("torch", {**base, "conv_impl": "n/a", "torch_mode": m}, params_np) for m in FLAGS.torch_modes]
+  results = [[] for _ in specs]
+  for round_ in range(FLAGS.train_rounds):
+    for (framework, spec, params_np), out in zip(specs, results):
+      if framework == "torch" and not have_torch:
+        out.append({"framework": "torch", **spec, "error": "PyTorch not installed"})
+        continue
+      r = measure(framework, spec, params_np)
+      log(
+        f"  round {round_ + 1}: {spec['preset']} {spec['dtype']} {framework} "
+        f"{spec.get('torch_mode', spec['conv_impl'])}: "
+        + (f"{r['pairs_per_s']:.2f} pairs/s" if "pairs_per_s" in r else r.get("error", "?"))
+      )
+      out.append(r)
+  return [_merge_rounds(r) for r in results]
 
 
 def run_scaling(log) -> dict:
@@ -513,7 +539,10 @@ def main(argv):
   }
   md = [f"Machine: {report['machine']}", ""]
   if "train" in FLAGS.sections:
-    log(f"train step, {FLAGS.batch} pairs, median of {FLAGS.repeats} x {FLAGS.steps} steps:")
+    log(
+      f"train step, {FLAGS.batch} pairs, median of {FLAGS.repeats} blocks of >= {FLAGS.min_block_s:g} s"
+      f" (>= {FLAGS.steps} steps), median over {FLAGS.train_rounds} process(es) interleaved:"
+    )
     report["train"] = run_train(log)
     md += ["Train step:", "", train_table(report["train"]), ""]
   if "preset" in FLAGS.sections:

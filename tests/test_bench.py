@@ -1,6 +1,8 @@
 """The speed benchmark: the PyTorch reference computes what siamese_jax computes; the
 timing harness runs both frameworks in child processes and tabulates them."""
 
+import time
+
 import jax
 import numpy as np
 import pytest
@@ -92,6 +94,17 @@ def test_train_table_ratio_against_pytorch():
   assert "| 20.0 | 40.0 | 120 | 2.00 | 1024 | 512 | 1 |" in table[2]
   assert "PyTorch eager" in table[3] and "PyTorch torch.compile (inductor)" in table[4]
   assert "(computes in float32: `model.compute_dtype`)" in table[5] and "| n/a |" in table[5]  # no bfloat16 PyTorch row
+
+
+def test_timing_blocks_and_rounds():
+  calls = []
+  step = lambda: calls.append(time.sleep(0.01))
+  times = bench_train._timings(step, repeats=2, steps=1, sync=lambda r: r, min_block_s=0.05)
+  assert len(times) == 2 and len(calls) >= 3 + 2 * 4  # warm-up, calibration, blocks of >= 4 steps
+  rows = [{"batch": 8, "median_step_s": t, "peak_rss_bytes": 1} for t in (0.1, 0.4, 0.2)]
+  merged = bench_train._merge_rounds(rows)
+  assert merged["median_step_s"] == 0.2 and merged["pairs_per_s"] == 40 and merged["round_step_s"] == [0.1, 0.4, 0.2]
+  assert "error" in bench_train._merge_rounds([rows[0], {"batch": 8, "error": "did not finish"}])
 
 
 def test_eval_comparison_naive_and_embed_once_agree():

@@ -8,7 +8,7 @@ per measurement and one framework's threads never compete with the other's):
            network (`experiments/torch_reference.py`), eager and `torch.compile`
            (inductor), for the Koch network at 105x105 and the `:cpu` preset's
            network (28x28), float32 and bfloat16 (ours: `model.dtype`, which is
-           float32 on a CPU without native bfloat16; PyTorch: autocast +
+           float32 on XLA:CPU, `model.compute_dtype`; PyTorch: autocast +
            channels_last), for each `--conv_impls` of ours ("xla" is the plain
            lax.conv_general_dilated path). Ratios are against the fastest PyTorch
            row of the same network and dtype. Both frameworks get the same

@@ -64,7 +64,7 @@ def compute_dtype(name: str, backend: str | None = None, native_bf16: bool | Non
     why = (
       "has native bfloat16 (AVX-512 BF16 or AMX), but XLA:CPU's convolutions do not use it"
       if native
-      else "has no native bfloat16 (AVX-512 BF16 or AMX), and emulated bfloat16"
+      else "has no native bfloat16 (AVX-512 BF16 or AMX)"
     )
     return jnp.dtype(jnp.float32), (
       f"model.dtype=bfloat16 computes in float32 here: this CPU ({info['model']}) {why}; bfloat16 is slower"

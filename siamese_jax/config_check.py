@@ -130,7 +130,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     "train.momentum_epochs",
   ):
     _positive(config, key, allow_zero=True)
-  for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2"):
+  for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2", "train.ema_decay"):
     if any(not 0 <= x < 1 for x in _as_tuple(_get(config, key))):
       _fail(key, f"must be in [0, 1), got {_get(config, key)!r}")
   layers = len(m.features) + 2  # convs, embed, head (lr_scales: koch_sgd only)

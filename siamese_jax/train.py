@@ -26,7 +26,8 @@ from siamese_jax.omniglot import loader
 @flax.struct.dataclass
 class TrainState:
   """Everything the loop needs to continue exactly: step, parameters, optimiser state,
-  RNG key, and the early-stopping record (best validation accuracy and its epoch)."""
+  RNG key, the early-stopping record (best validation accuracy and its epoch), and the
+  parameters' moving average (`train.ema_decay` > 0; else None)."""
 
   step: jax.Array
   params: model.Params
@@ -34,6 +35,11 @@ class TrainState:
   key: jax.Array
   best_val: jax.Array
   best_epoch: jax.Array
+  ema_params: model.Params | None = None
+
+  def evaluated_params(self) -> model.Params:
+    """The parameters validation and evaluation use: the moving average when kept."""
+    return self.params if self.ema_params is None else self.ema_params
 
 
 def steps_per_epoch(train_config: ml_collections.ConfigDict) -> int:
@@ -58,6 +64,8 @@ def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.Gradie
     key=key,
     best_val=jnp.array(-1.0, jnp.float32),
     best_epoch=jnp.zeros((), jnp.int32),
+    # its own buffers: the step donates the whole state
+    ema_params=jax.tree_util.tree_map(jnp.copy, params) if config.train.get("ema_decay", 0.0) else None,
   )
   return state, optimizer
 
@@ -71,6 +79,7 @@ def make_train_step(config, optimizer, mesh=None):
   replicated (XLA inserts the gradient all-reduce).
   """
   loss_fn = make_loss(config, sharding.constrain_batch(mesh))
+  ema_decay = config.train.get("ema_decay", 0.0)
 
   def step(state: TrainState, data):
     key, batch_key = jax.random.split(state.key)
@@ -79,6 +88,8 @@ def make_train_step(config, optimizer, mesh=None):
     params = optax.apply_updates(state.params, updates)
     grad_norm = optax.global_norm(grads)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, key=key)
+    if ema_decay:
+      new_state = new_state.replace(ema_params=optax.incremental_update(params, state.ema_params, 1.0 - ema_decay))
     return new_state, {"loss": loss, "grad_norm": grad_norm}
 
   return jax.jit(step, donate_argnums=0)
@@ -363,7 +374,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     writer.close()
     for m in (mngr, best_mngr):
       workdir_lib.wait(m, state)
-  best = workdir_lib.restore_latest(best_mngr, {"params": state.params}) if val_chars is not None else None
+  best = workdir_lib.restore_latest(best_mngr, {"params": state.evaluated_params()}) if val_chars is not None else None
   for m in (mngr, best_mngr):
     m.close()
   metrics_lib.plot_curves(workdir, ("loss",), "loss.png", "training loss")
@@ -371,13 +382,17 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   metrics_lib.plot_curves(
     workdir, ("val_one_shot",), "validation_vs_time.png", "validation accuracy (%) against wall-clock", x="elapsed_s"
   )
-  return state, (best["params"] if best is not None else state.params)
+  return state, (best["params"] if best is not None else state.evaluated_params())
 
 
 def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elapsed):
-  """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics)."""
+  """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics).
+  With a moving average, it is what is validated and kept; the raw parameters' figures get a `_raw` suffix."""
   t0 = time.time()
-  val = validation_metrics(config, state.params, val_chars)
+  val = validation_metrics(config, state.evaluated_params(), val_chars)
+  if state.ema_params is not None:
+    raw = validation_metrics(config, state.params, val_chars)
+    val.update({f"{k}_raw": v for k, v in raw.items()})
   val["val_seconds"] = time.time() - t0  # the scorer compiles once per process (oneshot.model_scorer)
   val["elapsed_s"] = elapsed()
   best_val, best_epoch, improved, stop = early_stopping(
@@ -395,7 +410,7 @@ def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elap
     best_epoch,
   )
   if improved:
-    workdir_lib.save(best_mngr, step, {"params": state.params})
+    workdir_lib.save(best_mngr, step, {"params": state.evaluated_params()})
   if stop:
     logging.info("early stopping: no improvement for %d epochs", config.train.patience)
   return state, stop, val

@@ -17,6 +17,8 @@ import socket
 
 import ml_collections
 
+from siamese_jax import defaults
+
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
 CHECKPOINT_DIR = "checkpoints"
@@ -93,6 +95,9 @@ def check_resume(config: ml_collections.ConfigDict, workdir: str, allow_change: 
       )
     return []
   old, new = flat_dict(read_config(workdir).to_dict()), flat_dict(json.loads(config.to_json_best_effort()))
+  # A key added to the defaults after the workdir was started had its default value there.
+  added = flat_dict(json.loads(defaults.default_config().to_json_best_effort()))
+  old = {**{k: v for k, v in added.items() if k not in old}, **old}
   diffs = [k for k in sorted(set(old) | set(new)) if not k.startswith(RESUME_FREE_KEYS) and old.get(k) != new.get(k)]
   if diffs and not allow_change:
     shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diffs[:5])

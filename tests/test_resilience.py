@@ -100,6 +100,14 @@ def test_resume_with_changed_config_is_refused(tiny_omniglot, tmp_path):
   same = smoke_config(tiny_omniglot, max_epochs=1, learning_rate=0.1)
   same.eval.num_tasks = 7  # Evaluation settings may change freely.
   workdir.check_resume(same, str(tmp_path), allow_change=False)
+  recorded = json.loads((tmp_path / workdir.CONFIG_FILE).read_text())
+  del recorded["train"]["ema_decay"]  # a workdir started before a key was added: its default holds
+  (tmp_path / workdir.CONFIG_FILE).write_text(json.dumps(recorded))
+  workdir.check_resume(same, str(tmp_path), allow_change=False)
+  same.train.ema_decay = 0.99
+  with pytest.raises(workdir.WorkdirError, match=r"train.ema_decay: 0.0 -> 0.99"):
+    workdir.check_resume(same, str(tmp_path), allow_change=False)
+  same.train.ema_decay = 0.0
   os.remove(tmp_path / workdir.CONFIG_FILE)  # checkpoints whose config is unknown: refused as well
   with pytest.raises(workdir.WorkdirError, match="holds checkpoints but no config.json"):
     train.train(same, str(tmp_path))

@@ -159,6 +159,41 @@ def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeyp
   jax.tree_util.tree_map(np.testing.assert_array_equal, best_again, seen[1])
 
 
+def test_moving_average_is_validated_and_kept_without_changing_training(tiny_omniglot, tmp_path, monkeypatch):
+  cfg = tiny_config(tiny_omniglot)
+  cfg.train.steps_per_epoch, cfg.train.max_epochs, cfg.train.patience = 3, 2, 0
+  chars = input_pipeline.training_characters(cfg.data, cfg.model.image_size, cfg.augment.class_rotations)
+  data = train.make_data(cfg, chars)
+  runs = {}
+  for decay in (0.0, 0.5):
+    cfg.train.ema_decay = decay
+    state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
+    step, raw = train.make_train_step(cfg, opt), []
+    for _ in range(3):
+      raw.append(jax.tree_util.tree_map(np.array, state.params))
+      state, _ = step(state, data)
+    runs[decay] = (raw + [jax.tree_util.tree_map(np.array, state.params)], state)
+  (plain, off), (raw, on) = runs[0.0], runs[0.5]
+  assert off.ema_params is None
+  jax.tree_util.tree_map(np.testing.assert_array_equal, plain, raw)  # the average does not steer training
+  expected = jax.tree_util.tree_map(lambda p0, p1, p2, p3: ((p0 / 2 + p1 / 2) / 2 + p2 / 2) / 2 + p3 / 2, *raw)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), on.ema_params, expected)
+
+  scripted, seen = iter([60.0, 10.0, 50.0, 70.0]), []  # epoch 1: average 60, raw 10; epoch 2: 50, 70
+
+  def fake_validate(config, params, chars):
+    seen.append(jax.tree_util.tree_map(np.array, params))
+    return {"val_one_shot": next(scripted), "val_verification": 50.0}
+
+  monkeypatch.setattr(train, "validation_metrics", fake_validate)
+  state, best = train.train(cfg, str(tmp_path))
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl") if "val_one_shot" in line]
+  assert [(r["val_one_shot"], r["val_one_shot_raw"]) for r in rows] == [(60.0, 10.0), (50.0, 70.0)]
+  jax.tree_util.tree_map(np.testing.assert_array_equal, best, seen[0])  # the best average, not the raw 70
+  jax.tree_util.tree_map(np.testing.assert_array_equal, seen[2], state.ema_params)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, seen[3], state.params)
+
+
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   workdir = tmp_path / "run"

@@ -96,6 +96,7 @@ def default_config() -> ml_collections.ConfigDict:
   # Evaluate an exponential moving average of the parameters, this decay per step (0: off); the
   # raw parameters' validation is logged beside it (val_one_shot_raw).
   c.train.ema_decay = 0.0
+  c.train.ema_evaluate = True  # False: keep the raw parameters, the average's validation beside (val_one_shot_ema).
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3

@@ -37,9 +37,15 @@ class TrainState:
   best_epoch: jax.Array
   ema_params: model.Params | None = None
 
-  def evaluated_params(self) -> model.Params:
-    """The parameters validation and evaluation use: the moving average when kept."""
-    return self.params if self.ema_params is None else self.ema_params
+
+def kept_and_other(state: TrainState, ema_evaluate: bool) -> tuple[model.Params, model.Params | None, str]:
+  """(parameters validated, kept and evaluated; the other parameters validated beside them, or
+  None; the suffix of the other's metrics): the moving average when kept and `ema_evaluate`."""
+  if state.ema_params is None:
+    return state.params, None, ""
+  if ema_evaluate:
+    return state.ema_params, state.params, "_raw"
+  return state.params, state.ema_params, "_ema"
 
 
 def steps_per_epoch(train_config: ml_collections.ConfigDict) -> int:
@@ -374,7 +380,8 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     writer.close()
     for m in (mngr, best_mngr):
       workdir_lib.wait(m, state)
-  best = workdir_lib.restore_latest(best_mngr, {"params": state.evaluated_params()}) if val_chars is not None else None
+  kept = kept_and_other(state, config.train.ema_evaluate)[0]
+  best = workdir_lib.restore_latest(best_mngr, {"params": kept}) if val_chars is not None else None
   for m in (mngr, best_mngr):
     m.close()
   metrics_lib.plot_curves(workdir, ("loss",), "loss.png", "training loss")
@@ -382,17 +389,17 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   metrics_lib.plot_curves(
     workdir, ("val_one_shot",), "validation_vs_time.png", "validation accuracy (%) against wall-clock", x="elapsed_s"
   )
-  return state, (best["params"] if best is not None else state.evaluated_params())
+  return state, (best["params"] if best is not None else kept)
 
 
 def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elapsed):
   """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics).
-  With a moving average, it is what is validated and kept; the raw parameters' figures get a `_raw` suffix."""
+  With a moving average, the other parameters' figures get a suffix (see `kept_and_other`)."""
   t0 = time.time()
-  val = validation_metrics(config, state.evaluated_params(), val_chars)
-  if state.ema_params is not None:
-    raw = validation_metrics(config, state.params, val_chars)
-    val.update({f"{k}_raw": v for k, v in raw.items()})
+  kept, other, suffix = kept_and_other(state, config.train.ema_evaluate)
+  val = validation_metrics(config, kept, val_chars)
+  if other is not None:
+    val.update({k + suffix: v for k, v in validation_metrics(config, other, val_chars).items()})
   val["val_seconds"] = time.time() - t0  # the scorer compiles once per process (oneshot.model_scorer)
   val["elapsed_s"] = elapsed()
   best_val, best_epoch, improved, stop = early_stopping(
@@ -410,7 +417,7 @@ def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elap
     best_epoch,
   )
   if improved:
-    workdir_lib.save(best_mngr, step, {"params": state.evaluated_params()})
+    workdir_lib.save(best_mngr, step, {"params": kept})
   if stop:
     logging.info("early stopping: no improvement for %d epochs", config.train.patience)
   return state, stop, val

@@ -192,6 +192,14 @@ def test_moving_average_is_validated_and_kept_without_changing_training(tiny_omn
   jax.tree_util.tree_map(np.testing.assert_array_equal, best, seen[0])  # the best average, not the raw 70
   jax.tree_util.tree_map(np.testing.assert_array_equal, seen[2], state.ema_params)
   jax.tree_util.tree_map(np.testing.assert_array_equal, seen[3], state.params)
+  cfg.train.ema_evaluate = False  # the raw parameters kept, the average validated beside them
+  seen.clear()
+  scripted = iter([10.0, 60.0, 70.0, 50.0])
+  state, best = train.train(cfg, str(tmp_path / "raw"))
+  rows = [json.loads(line) for line in open(tmp_path / "raw" / "metrics.jsonl") if "val_one_shot" in line]
+  assert [(r["val_one_shot"], r["val_one_shot_ema"]) for r in rows] == [(10.0, 60.0), (70.0, 50.0)]
+  jax.tree_util.tree_map(np.testing.assert_array_equal, best, state.params)  # raw, best at epoch 2
+  jax.tree_util.tree_map(np.testing.assert_array_equal, seen[3], state.ema_params)
 
 
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):

@@ -1,8 +1,10 @@
 """Training: overfitting a fixed batch, on-device batches, presets, split, early stopping, main."""
 
+import importlib.util
 import json
+import os
 
-from conftest import run_main
+from conftest import ROOT, run_main
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -200,6 +202,14 @@ def test_moving_average_is_validated_and_kept_without_changing_training(tiny_omn
   assert [(r["val_one_shot"], r["val_one_shot_ema"]) for r in rows] == [(10.0, 60.0), (70.0, 50.0)]
   jax.tree_util.tree_map(np.testing.assert_array_equal, best, state.params)  # raw, best at epoch 2
   jax.tree_util.tree_map(np.testing.assert_array_equal, seen[3], state.ema_params)
+  # experiments/ema_gain.py reads both ways of logging: raw best 70, the average's best 60, in each run
+  spec = importlib.util.spec_from_file_location("ema_gain", os.path.join(ROOT, "experiments", "ema_gain.py"))
+  ema_gain = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(ema_gain)
+  rows = ema_gain.table([str(tmp_path), str(tmp_path / "raw")], reference=[65.0, 75.0]).splitlines()
+  assert rows[2].startswith("| best epoch, raw | 70.00 | 70.00 | 70.00 +- 0.00 |")
+  assert rows[3].endswith("| 60.00 | 60.00 | 60.00 +- 0.00 | -10.00 +- 0.00 |")
+  assert rows[7].endswith("| 70.00 | 70.00 | 70.00 +- 0.00 | +0.00 +- 7.07 |")
 
 
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):

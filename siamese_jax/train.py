@@ -71,7 +71,7 @@ def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.Gradie
     best_val=jnp.array(-1.0, jnp.float32),
     best_epoch=jnp.zeros((), jnp.int32),
     # its own buffers: the step donates the whole state
-    ema_params=jax.tree_util.tree_map(jnp.copy, params) if config.train.get("ema_decay", 0.0) else None,
+    ema_params=jax.tree_util.tree_map(jnp.copy, params) if config.train.ema_decay else None,
   )
   return state, optimizer
 
@@ -85,7 +85,7 @@ def make_train_step(config, optimizer, mesh=None):
   replicated (XLA inserts the gradient all-reduce).
   """
   loss_fn = make_loss(config, sharding.constrain_batch(mesh))
-  ema_decay = config.train.get("ema_decay", 0.0)
+  ema_decay = config.train.ema_decay
 
   def step(state: TrainState, data):
     key, batch_key = jax.random.split(state.key)

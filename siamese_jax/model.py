@@ -12,6 +12,7 @@ a pair by a dense layer on |e1 - e2| (one logit).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -230,21 +231,50 @@ def pair_logits(params: Params, e1: jax.Array, e2: jax.Array) -> jax.Array:
   return (jnp.abs(e1 - e2) @ p["w"])[..., 0] + p["b"][0]
 
 
-@jax.custom_vjp
-def _weighted_l1_gram(e: jax.Array, w: jax.Array) -> jax.Array:
-  """[N, N] with entry (i, j) = sum_k w_k |e_ik - e_jk|, for e [N, E] float32 and w [E]."""
+def _gram_by_dimension(e: jax.Array, w: jax.Array) -> jax.Array:
+  """sum_k w_k |e_ik - e_jk| as a scan over the E dimensions, each adding one [N, N] term."""
+  step = lambda acc, x: (acc + x[1] * jnp.abs(x[0][:, None] - x[0][None, :]), None)
+  return jax.lax.scan(step, jnp.zeros((e.shape[0],) * 2, e.dtype), (e.T, w))[0]
+
+
+def _gram_grads_by_dimension(e: jax.Array, w: jax.Array, g: jax.Array):
+  """The gradients of `_gram_by_dimension` for the cotangent g [N, N], one dimension a step."""
+  gg = g + g.T
+
+  def step(_, x):
+    ek, wk = x
+    d = ek[:, None] - ek[None, :]
+    return None, (wk * jnp.sum(gg * jnp.sign(d), 1), jnp.sum(g * jnp.abs(d)))
+
+  de_t, dw = jax.lax.scan(step, None, (e.T, w))[1]
+  return de_t.T, dw
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _weighted_l1_gram(e: jax.Array, w: jax.Array, by_dimension: bool) -> jax.Array:
+  """[N, N] with entry (i, j) = sum_k w_k |e_ik - e_jk|, for e [N, E] float32 and w [E].
+
+  by_dimension: accumulate one embedding dimension at a time (the CPU form: on XLA:CPU the
+  reduction over the minor axis of an [N, N, E] tensor is slow; at N = 128, E = 512 forward and
+  backward take 13 ms this way against 33 ms, `experiments/cpu_step.py`); otherwise one
+  broadcast [N, N, E] reduction (the accelerator form: one kernel, no loop).
+  """
+  if by_dimension:
+    return _gram_by_dimension(e, w)
   return jnp.sum(jnp.abs(e[:, None, :] - e[None, :, :]) * w, -1)
 
 
-def _weighted_l1_gram_fwd(e, w):
-  return _weighted_l1_gram(e, w), (e, w)
+def _weighted_l1_gram_fwd(e, w, by_dimension):
+  return _weighted_l1_gram(e, w, by_dimension), (e, w)
 
 
-def _weighted_l1_gram_bwd(res, g):
+def _weighted_l1_gram_bwd(by_dimension, res, g):
   # The matrix is symmetric in (i, j), so row i's gradient gathers g + g^T in one reduction
   # over the minor-most pair axis; on XLA:CPU autodiff's two reductions (over rows and over
   # columns of an [N, N, E] tensor) cost 110 ms at N = 128, E = 512, this 13 ms.
   e, w = res
+  if by_dimension:
+    return _gram_grads_by_dimension(e, w, g)
   d = e[:, None, :] - e[None, :, :]
   de = jnp.sum((g + g.T)[:, :, None] * jnp.sign(d), axis=1) * w
   return de, jnp.sum(g[:, :, None] * jnp.abs(d), axis=(0, 1))
@@ -253,10 +283,15 @@ def _weighted_l1_gram_bwd(res, g):
 _weighted_l1_gram.defvjp(_weighted_l1_gram_fwd, _weighted_l1_gram_bwd)
 
 
-def all_pair_logits(params: Params, emb: jax.Array) -> jax.Array:
-  """`pair_logits` of every pair (i, j) of embeddings emb [N, E]: a symmetric [N, N]."""
+def all_pair_logits(params: Params, emb: jax.Array, by_dimension: bool | None = None) -> jax.Array:
+  """`pair_logits` of every pair (i, j) of embeddings emb [N, E]: a symmetric [N, N].
+
+  by_dimension: the formulation of `_weighted_l1_gram`; None picks it on the CPU backend.
+  """
+  if by_dimension is None:
+    by_dimension = jax.default_backend() == "cpu"
   p = params["head"]
-  return _weighted_l1_gram(emb.astype(jnp.float32), p["w"][:, 0]) + p["b"][0]
+  return _weighted_l1_gram(emb.astype(jnp.float32), p["w"][:, 0], by_dimension) + p["b"][0]
 
 
 def score(params: Params, images_a: jax.Array, images_b: jax.Array) -> jax.Array:

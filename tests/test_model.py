@@ -179,18 +179,20 @@ def test_group_norm_statistics_and_scale_invariance():
   assert not np.allclose(model.encode(model.init(jax.random.PRNGKey(1), cfg), images), e)
 
 
-def test_all_pair_logits_match_pair_logits_and_autodiff():
-  """The custom-gradient all-pairs head: values and gradients equal the broadcast form."""
+@pytest.mark.parametrize("by_dimension", [False, True])
+def test_all_pair_logits_match_pair_logits_and_autodiff(by_dimension):
+  """The custom-gradient all-pairs head, in both formulations: values and gradients equal the broadcast form."""
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
   params = {"head": {"w": jax.random.normal(k1, (16, 1)), "b": jnp.array([0.3])}}
   emb = jax.random.uniform(k2, (9, 16))
   g = jax.random.normal(k3, (9, 9))
   ref = lambda p, e: model.pair_logits(p, e[:, None, :], e[None, :, :])
-  got = model.all_pair_logits(params, emb)
-  np.testing.assert_allclose(got, ref(params, emb), rtol=1e-6, atol=1e-6)
-  np.testing.assert_allclose(got, got.T, rtol=0, atol=1e-6)
+  head = lambda p, e: model.all_pair_logits(p, e, by_dimension)
+  got = head(params, emb)
+  np.testing.assert_allclose(got, ref(params, emb), rtol=1e-6, atol=1e-5)
+  np.testing.assert_allclose(got, got.T, rtol=0, atol=1e-5)
   loss = lambda f: lambda p, e: jnp.sum(g * f(p, e))
-  grads = [jax.grad(loss(f), argnums=(0, 1))(params, emb) for f in (model.all_pair_logits, ref)]
+  grads = [jax.grad(loss(f), argnums=(0, 1))(params, emb) for f in (head, ref)]
   for a, b in zip(*map(jax.tree_util.tree_leaves, grads)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 

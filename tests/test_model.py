@@ -189,8 +189,8 @@ def test_all_pair_logits_match_pair_logits_and_autodiff(by_dimension):
   ref = lambda p, e: model.pair_logits(p, e[:, None, :], e[None, :, :])
   head = lambda p, e: model.all_pair_logits(p, e, by_dimension)
   got = head(params, emb)
-  np.testing.assert_allclose(got, ref(params, emb), rtol=1e-6, atol=1e-5)
-  np.testing.assert_allclose(got, got.T, rtol=0, atol=1e-5)
+  np.testing.assert_allclose(got, ref(params, emb), rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(got, got.T, rtol=0, atol=1e-6)
   loss = lambda f: lambda p, e: jnp.sum(g * f(p, e))
   grads = [jax.grad(loss(f), argnums=(0, 1))(params, emb) for f in (head, ref)]
   for a, b in zip(*map(jax.tree_util.tree_leaves, grads)):

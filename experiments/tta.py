@@ -3,15 +3,20 @@
 For each trained workdir (one per seed), scores the validation of its config (2,000 20-way
 within-alphabet tasks on the validation alphabets, the tasks training chose its best epoch on)
 with `oneshot.tta_scorer` for every number of copies and distortion strength (a factor on the
-deviations of the training distortions from identity), and prints a table: accuracy per seed,
+deviations of the training distortions from identity) and, with `--temperatures`, every way of
+pooling the copies x copies pair logits (inf: their mean, as shipped; 0: their max; T > 0:
+T * log mean exp(logit / T), between the two), and prints a table: accuracy per seed,
 mean +- sd, and the gain over no TTA paired by seed (mean +- sd). Validation only: no test
 alphabet or Lake run is read.
 
   python experiments/tta.py --workdirs=runs/cpu_s0,runs/cpu_s1,runs/cpu_s2 --copies=1,4,8 --strengths=1,0.5
+  python experiments/tta.py --workdirs=... --copies=16 --strengths=2 --temperatures=inf,0,3,5
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import sys
 
@@ -22,29 +27,62 @@ from absl import app, flags
 from experiments import over_seeds
 
 
+def pooled_pair(pair, copies: int, temperature: float):
+  """A TTA pair function pooling the copies x copies logits of `pair` (one pair of copies at a time):
+  their max for temperature 0, else temperature * log mean exp(logit / temperature)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  def tta_pair(params, a, b):
+    a, b = a.reshape(a.shape[:-1] + (copies, -1)), b.reshape(b.shape[:-1] + (copies, -1))
+
+    def add(k, total):
+      ai = jax.lax.dynamic_index_in_dim(a, k // copies, axis=-2, keepdims=False)
+      bj = jax.lax.dynamic_index_in_dim(b, k % copies, axis=-2, keepdims=False)
+      s = pair(params, ai, bj)
+      return jnp.maximum(total, s) if temperature == 0 else jnp.logaddexp(total, s / temperature)
+
+    start = jnp.full(jnp.broadcast_shapes(a.shape[:-2], b.shape[:-2]), -jnp.inf, jnp.float32)
+    t = jax.lax.fori_loop(0, copies * copies, add, start)
+    return t if temperature == 0 else temperature * (t - math.log(copies**2))
+
+  return tta_pair
+
+
 def main(_):
   f = flags.FLAGS
   from siamese_jax import augment, oneshot, train  # pylint: disable=g-import-not-at-top
 
-  variants = [(int(c), float(s)) for c in f.copies for s in f.strengths if int(c) > 1 or s == f.strengths[0]]
+  variants = [
+    (int(c), float(s), float(t))
+    for c in f.copies
+    for s in f.strengths
+    for t in f.temperatures
+    if int(c) > 1 or (s == f.strengths[0] and t == f.temperatures[0])
+  ]
   acc = {v: [] for v in variants}
   for wd in f.workdirs:
     config, params, chars, base = over_seeds.load_validation(wd, f.num_tasks)
-    for c, s in variants:
+    for c, s, t in variants:
       scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), f.tta_seed)
+      if c > 1 and t != math.inf:
+        scorer = dataclasses.replace(scorer, pair=pooled_pair(base.pair, c, t))
       m = train.validation_metrics(config, params, chars, scorer)
-      acc[(c, s)].append(m["val_one_shot"])
+      acc[(c, s, t)].append(m["val_one_shot"])
       print(
-        f"{wd}  copies {c} strength {s}: val {m['val_one_shot']:.2f}  verification {m['val_verification']:.2f}",
+        f"{wd}  copies {c} strength {s} temperature {t}: val {m['val_one_shot']:.2f}"
+        f"  verification {m['val_verification']:.2f}",
         flush=True,
       )
-  print("\n" + over_seeds.gain_table(["copies", "strength"], acc, {v: acc[variants[0]] for v in variants}, f.workdirs))
+  ref = {v: acc[variants[0]] for v in variants}
+  print("\n" + over_seeds.gain_table(["copies", "strength", "temperature"], acc, ref, f.workdirs))
 
 
 if __name__ == "__main__":  # flags defined here, so that tests can import this module beside other scripts
   flags.DEFINE_list("workdirs", None, "Trained workdirs, one per seed.", required=True)
   flags.DEFINE_list("copies", ["1", "4", "8"], "Versions of each image (1: no TTA).")
   flags.DEFINE_list("strengths", ["1.0", "0.5"], "Factors on the training distortions' deviation from identity.")
+  flags.DEFINE_list("temperatures", ["inf"], "Pooling of pair logits over copies: inf mean, 0 max, else log-mean-exp.")
   flags.DEFINE_integer("tta_seed", 0, "Seed of the fixed distortions.")
   flags.DEFINE_integer("num_tasks", 2000, "Validation tasks (the same for every workdir, whatever it trained with).")
   app.run(main)

@@ -248,8 +248,13 @@ class _StopSignals:
       signal.signal(s, h)
 
 
-def _guard_finite(pending: list, step: int, mngr) -> float:
-  """Mean loss of the pending steps; raises naming the first step whose loss or gradient is not finite."""
+# XLA:CPU (jax 0.10.2) computes non-finite gradients for some layer widths (docs/results.md, seventh session).
+WIDTH_HINT = "; at step 1 on a CPU, see 'Widths on a CPU' in the README"
+
+
+def _guard_finite(pending: list, step: int, mngr, cpu: bool = False) -> float:
+  """Mean loss of the pending steps; raises naming the first step whose loss or gradient is not finite
+  (with `WIDTH_HINT` when that is step 1 and `cpu`)."""
   losses = np.asarray(jnp.stack([p["loss"] for p in pending]))
   norms = np.asarray(jnp.stack([p["grad_norm"] for p in pending]))
   bad = np.flatnonzero(~(np.isfinite(losses) & np.isfinite(norms)))
@@ -257,7 +262,7 @@ def _guard_finite(pending: list, step: int, mngr) -> float:
     first = step - len(pending) + 1 + int(bad[0])
     raise FloatingPointError(
       f"non-finite loss ({losses[bad[0]]}) or gradient norm ({norms[bad[0]]}) at step {first};"
-      f" the last good checkpoint (step {mngr.latest_step()}) is kept"
+      f" the last good checkpoint (step {mngr.latest_step()}) is kept" + (WIDTH_HINT if first == 1 and cpu else "")
     )
   return float(losses.mean())
 
@@ -356,7 +361,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
         epoch_end = step % spe == 0
         save = step % config.train.checkpoint_every == 0 or step == total or epoch_end
         if step % config.train.log_every == 0 or save or signals.signum:
-          loss = _guard_finite(pending, step, mngr)  # The only host sync between epochs.
+          loss = _guard_finite(pending, step, mngr, jax.default_backend() == "cpu")  # the only host sync in an epoch
           pending = []
           rate = progress.update(step, loss)
           lr = optim.current_learning_rate(config.train, step, spe, optim.layer_names(state.params))

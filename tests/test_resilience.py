@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 from conftest import ROOT, main_cmd, smoke_config
 import jax
@@ -130,8 +131,13 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tiny_omniglot, tmp
     return step
 
   monkeypatch.setattr(train, "make_train_step", make)
-  with pytest.raises(FloatingPointError, match=r"at step 8; the last good checkpoint \(step 5\) is kept"):
+  with pytest.raises(FloatingPointError, match=r"at step 8; the last good checkpoint \(step 5\) is kept$"):
     train.train(smoke_config(tiny_omniglot), str(tmp_path))
+  # Non-finite from the first step on a CPU: the message points to the XLA:CPU width note.
+  first_nan = [{"loss": jnp.float32(jnp.nan), "grad_norm": jnp.float32(jnp.nan)}]
+  none_saved = types.SimpleNamespace(latest_step=lambda: None)
+  with pytest.raises(FloatingPointError, match=r"at step 1; .* is kept; at step 1 on a CPU, see 'Widths on a CPU'"):
+    train._guard_finite(first_nan, 1, none_saved, cpu=True)
   mngr = workdir.manager(str(tmp_path), read_only=True)
   assert mngr.all_steps() == [5]
   assert all(np.isfinite(x).all() for x in leaves(workdir.load_params(str(tmp_path), koch.get_config("smoke").model)))

@@ -48,9 +48,12 @@ def main(_):
   print(f"backend {jax.default_backend()}, jax {jax.__version__}; relative error of jit against op by op")
   for spec in flags.FLAGS.features.split(";"):
     config = koch.get_config("cpu").model
-    config.features = tuple(int(w) for w in spec.split(","))
-    config.kernel_sizes = (3,) * len(config.features)
-    errors = layer_errors(config)
+    try:
+      config.features = tuple(int(w) for w in spec.split(","))
+      config.kernel_sizes = (3,) * len(config.features)
+      errors = layer_errors(config)
+    except ValueError as e:
+      raise app.UsageError(f"--features={spec!r}: {e}") from None
     verdict = "exact" if all(e < TOLERANCE for e in errors.values()) else "WRONG"
     cells = "  ".join(f"{k} {e:.1e}" for k, e in errors.items())
     print(f"features {config.features}: {verdict}  {cells}", flush=True)

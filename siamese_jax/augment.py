@@ -111,6 +111,8 @@ def distort_batch(key: jax.Array, images: jax.Array, ranges) -> jax.Array:
 
 ROTATED_LABEL_OFFSET = 10000  # label of a character's copy rotated by k * 90 degrees: label + k * this
 ROTATIONS = 4
+# label // ROTATED_LABEL_OFFSET, the class variant: k in 0..3 rotated by k * 90 degrees, k + 4 also mirrored.
+CLASS_VARIANTS = 2 * ROTATIONS
 
 
 def with_rotated_classes(chars):
@@ -130,4 +132,23 @@ def with_rotated_classes(chars):
     images=np.ascontiguousarray(np.concatenate(rotated)),
     labels=np.concatenate([chars.labels + ROTATED_LABEL_OFFSET * k for k in range(ROTATIONS)]),
     alphabets=np.tile(chars.alphabets, ROTATIONS),
+  )
+
+
+def with_mirrored_classes(chars):
+  """Adds each character's left-right mirror image as a new character (C -> 2C characters).
+
+  Applied after `with_rotated_classes` it mirrors the rotated copies too (4C -> 8C); a mirror's
+  label is its original's plus ROTATED_LABEL_OFFSET * ROTATIONS (class variant k + 4). Done once
+  on the host.
+  """
+  import dataclasses  # pylint: disable=g-import-not-at-top
+
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  return dataclasses.replace(
+    chars,
+    images=np.ascontiguousarray(np.concatenate([chars.images, chars.images[:, :, :, ::-1]])),
+    labels=np.concatenate([chars.labels, chars.labels + ROTATED_LABEL_OFFSET * ROTATIONS]),
+    alphabets=np.tile(chars.alphabets, 2),
   )

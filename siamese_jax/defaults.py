@@ -65,6 +65,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment.translate = 2.0  # pixels at the model's input size
   c.augment.prob = 0.5  # each component applied with this probability
   c.augment.class_rotations = False  # add 90/180/270-degree rotations as new training characters
+  c.augment.class_mirrors = False  # add (then) every character's left-right mirror image as a new character
 
   c.train = ml_collections.ConfigDict()
   c.train.pair_mode = "independent"  # or "all_pairs": every pair within a batch of images.

@@ -31,8 +31,11 @@ from siamese_jax.omniglot import loader
 # --- characters ----------------------------------------------------------------------------------
 
 
-def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool):
-  """The training characters at the model's input size, with their rotations as new characters if asked."""
+def training_characters(
+  data: ml_collections.ConfigDict, image_size: int, class_rotations: bool, class_mirrors: bool = False
+):
+  """The training characters at the model's input size, with their rotations and (then) their
+  mirror images as new characters if asked."""
   chars = loader.load_characters(
     data.train_split,
     alphabets=data.train_alphabets,
@@ -41,7 +44,8 @@ def training_characters(data: ml_collections.ConfigDict, image_size: int, class_
     data_dir=data.data_dir,
     manual_dir=data.manual_dir,
   )
-  return augment.with_rotated_classes(chars) if class_rotations else chars
+  chars = augment.with_rotated_classes(chars) if class_rotations else chars
+  return augment.with_mirrored_classes(chars) if class_mirrors else chars
 
 
 def held_out_characters(
@@ -59,10 +63,10 @@ def held_out_characters(
 
 
 def character_groups(chars) -> np.ndarray:
-  """Alphabet of each character of a CharacterArray [C]; rotated copies (see
-  `augment.with_rotated_classes`) form alphabets of their own."""
-  rotation = np.asarray(chars.labels) // augment.ROTATED_LABEL_OFFSET
-  return np.asarray(chars.alphabets) * augment.ROTATIONS + rotation
+  """Alphabet of each character of a CharacterArray [C]; rotated and mirrored copies (see
+  `augment.with_rotated_classes`, `augment.with_mirrored_classes`) form alphabets of their own."""
+  variant = np.asarray(chars.labels) // augment.ROTATED_LABEL_OFFSET
+  return np.asarray(chars.alphabets) * augment.CLASS_VARIANTS + variant
 
 
 # --- pairs ---------------------------------------------------------------------------------------

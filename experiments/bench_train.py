@@ -39,7 +39,6 @@ Writes bench.md, bench.json and bench_scaling.png to --out. PyTorch comes from t
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 import resource
@@ -56,6 +55,7 @@ from absl import (
 import numpy as np
 
 from configs import koch  # pylint: disable=g-import-not-at-top
+from experiments import timing  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list("sections", ["train", "preset", "scaling", "eval"], "Which parts to run.")
 flags.DEFINE_list("preset_trees", ["."], "Trees whose `:cpu` step `preset` times, interleaved (first: reference).")
@@ -111,24 +111,6 @@ def bench_config(preset: str, dtype: str, batch: int, image_size: int | None = N
   return c
 
 
-def _timings(step, repeats: int, steps: int, sync, min_block_s: float = 0.0) -> list[float]:
-  """Seconds per step of `repeats` timed blocks of at least `steps` calls (more where a block
-  would last under min_block_s: a 30 ms step timed twice swings by a third), after two warm-up calls."""
-  for _ in range(2):
-    sync(step())
-  t = time.perf_counter()
-  sync(step())
-  steps = max(steps, math.ceil(min_block_s / max(time.perf_counter() - t, 1e-6)))
-  out = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    for _ in range(steps):
-      r = step()
-    sync(r)
-    out.append((time.perf_counter() - t) / steps)
-  return out
-
-
 def _run_jax(spec: dict, params_np) -> dict:
   del params_np  # the same init from the same seed
   from siamese_jax import host  # pylint: disable=g-import-not-at-top
@@ -153,7 +135,7 @@ def _run_jax(spec: dict, params_np) -> dict:
     holder["state"], m = step(holder["state"], data)
     return m["loss"]
 
-  times = _timings(one, spec["repeats"], spec["steps"], jax.block_until_ready, spec.get("min_block_s", 0.0))
+  times = timing.block_timings(one, spec["repeats"], spec["steps"], jax.block_until_ready, spec.get("min_block_s", 0.0))
   dtype = model_lib.compute_dtype(c.model.dtype)[0]
   return {
     "step_s": times,
@@ -183,7 +165,7 @@ def _run_torch(spec: dict, params_np) -> dict:
   x_b = tr.nchw(rng.random((b, s, s, 1), np.float32), bf16)
   labels = torch.from_numpy(rng.integers(0, 2, b).astype(np.float32))
   setup_rss = rss_bytes("VmRSS")  # libraries, parameters and data; before the first (compiling) step
-  times = _timings(
+  times = timing.block_timings(
     lambda: step(x_a, x_b, labels), spec["repeats"], spec["steps"], lambda r: r.item(), spec.get("min_block_s", 0.0)
   )
   threads, version = torch.get_num_threads(), torch.__version__

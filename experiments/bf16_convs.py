@@ -18,31 +18,35 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 from absl import app, flags
 
+from experiments import timing
+
 _BATCH = flags.DEFINE_integer("batch", 64, "images per layer probe and per gradient step")
 _REPEATS = flags.DEFINE_integer("repeats", 4, "timed calls per measurement (the minimum is printed)")
 
-# Koch et al.'s convolutions at 105x105: (input NHWC without the batch, kernel HWIO).
-KOCH_LAYERS = [((105, 105, 1), (10, 10, 1, 64)), ((48, 48, 64), (7, 7, 64, 128)), ((21, 21, 128), (4, 4, 128, 128))]
-KOCH_LAYERS += [((9, 9, 128), (4, 4, 128, 256))]
+
+def koch_layer_shapes() -> list[tuple[tuple[int, int, int], tuple[int, int, int, int]]]:
+  """The `koch` preset's convolutions: (input NHWC without the batch, kernel HWIO) per layer,
+  from its image size, kernels and widths (VALID convs, a 2x2 pool after each but the last)."""
+  from configs import koch  # pylint: disable=g-import-not-at-top
+
+  m = koch.get_config("koch").model
+  side, c_in, layers = m.image_size, 1, []
+  for k, c_out in zip(m.kernel_sizes, m.features):
+    layers.append(((side, side, c_in), (k, k, c_in, c_out)))
+    side, c_in = (side - k + 1) // 2, c_out
+  return layers
 
 
 def best_ms(f, *args, repeats: int) -> float:
-  """The fastest of `repeats` calls of `f(*args)` after one warm-up call, in ms."""
+  """The fastest of `repeats` calls of `f(*args)` after warm-up, in ms."""
   import jax  # pylint: disable=g-import-not-at-top
 
-  jax.block_until_ready(f(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(f(*args))
-    times.append(time.perf_counter() - start)
-  return 1e3 * min(times)
+  return 1e3 * min(timing.block_timings(lambda: f(*args), repeats, 1, jax.block_until_ready))
 
 
 def bf16_im2col_conv():
@@ -124,7 +128,7 @@ def koch_layers(batch: int, repeats: int) -> None:
   bf16_conv = bf16_im2col_conv()
   print("| layer | shapes | shipped (float32) | its ms | bfloat16 dots, ms | im2col alone, ms | bfloat16 error |")
   print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
-  for i, (x_shape, w_shape) in enumerate(KOCH_LAYERS):
+  for i, (x_shape, w_shape) in enumerate(koch_layer_shapes()):
     x = jnp.asarray(rng.standard_normal((batch, *x_shape)), jnp.float32)
     w = jnp.asarray(0.05 * rng.standard_normal(w_shape), jnp.float32)
     wrt = (0, 1) if x_shape[-1] > 1 else (1,)

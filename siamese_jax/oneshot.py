@@ -192,6 +192,43 @@ def _tta_pair(pair, copies: int):
   return tta_pair
 
 
+def ensemble_scorer(members: list[Scorer]) -> Scorer:
+  """An ensemble of models: a pair's score is the mean of the members' scores.
+
+  Every member must embed to the same size F: embed -> [B, M * F] (the members' embeddings side
+  by side), params = the tuple of the members' params. Symmetric when every member is; wraps
+  in `tta_scorer` like a single model. One member returns it unchanged.
+  """
+  if len(members) == 1:
+    return members[0]
+  return Scorer(
+    name="ensemble",
+    embed=_ensemble_embed(tuple(m.embed for m in members)),
+    pair=_ensemble_pair(tuple(m.pair for m in members)),
+    params=tuple(m.params for m in members),
+  )
+
+
+@functools.cache
+def _ensemble_embed(embeds: tuple):
+  def ensemble_embed(params, x):
+    es = [embed(p, x) for embed, p in zip(embeds, params)]
+    if len({e.shape for e in es}) > 1:
+      raise ValueError(f"ensemble members embed to different sizes: {[e.shape[-1] for e in es]}")
+    return jnp.concatenate(es, axis=-1)
+
+  return ensemble_embed
+
+
+@functools.cache
+def _ensemble_pair(pairs: tuple):
+  def ensemble_pair(params, a, b):
+    a, b = a.reshape(a.shape[:-1] + (len(pairs), -1)), b.reshape(b.shape[:-1] + (len(pairs), -1))
+    return sum(pair(p, a[..., m, :], b[..., m, :]) for m, (pair, p) in enumerate(zip(pairs, params))) / len(pairs)
+
+  return ensemble_pair
+
+
 def embed_images(scorer: Scorer, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
   """Embeds images [U, H, W, 1] in fixed-size jitted batches; returns [U, F]."""
   fn = scorer.jitted_embed

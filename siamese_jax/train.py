@@ -293,8 +293,10 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     logging.warning("resuming with a changed config: %s", ", ".join(changed))
   if jax.process_index() == 0:
     workdir_lib.write_config(config, workdir)
-  a = config.augment
-  chars = input_pipeline.training_characters(config.data, config.model.image_size, a.class_rotations, a.class_mirrors)
+  aug = config.augment
+  chars = input_pipeline.training_characters(
+    config.data, config.model.image_size, aug.class_rotations, aug.class_mirrors
+  )
   logging.info(
     "training on %d characters x %d drawers at %dx%d (%s); devices: %s",
     chars.num_characters,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import koch
-from experiments import bench_train
+from experiments import bench_train, timing
 from siamese_jax import losses, model
 
 torch = pytest.importorskip("torch", reason="PyTorch is the optional `bench` extra")
@@ -99,7 +99,7 @@ def test_train_table_ratio_against_pytorch():
 def test_timing_blocks_and_rounds():
   calls = []
   step = lambda: calls.append(time.sleep(0.01))
-  times = bench_train._timings(step, repeats=2, steps=1, sync=lambda r: r, min_block_s=0.05)
+  times = timing.block_timings(step, repeats=2, steps=1, sync=lambda r: r, min_block_s=0.05)
   assert len(times) == 2 and len(calls) >= 3 + 2 * 4  # warm-up, calibration, blocks of >= 4 steps
   rows = [{"batch": 8, "median_step_s": t, "peak_rss_bytes": 1} for t in (0.1, 0.4, 0.2)]
   merged = bench_train._merge_rounds(rows)

@@ -61,7 +61,8 @@ class Siamese:
     return int(self.config.model.image_size)
 
   def embed(self, images) -> np.ndarray:
-    """Embeddings [B, E] of a list (or batch) of images (each image once, no test-time augmentation)."""
+    """Embeddings [B, E] of a list (or batch) of images (each image once, no test-time augmentation;
+    an ensemble's members side by side, [B, members * E])."""
     return np.asarray(self._encode(self.params, jnp.asarray(prepare_images(images, self.image_size))))
 
   def _scored(self, images) -> np.ndarray:

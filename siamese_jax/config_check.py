@@ -94,7 +94,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   m = config.model
   if len(m.features) != len(m.kernel_sizes):
     _fail("model.kernel_sizes", f"has {len(m.kernel_sizes)} entries, model.features {len(m.features)}")
-  for key in ("model.image_size", "model.features", "model.kernel_sizes", "model.embed_dim"):
+  for key in ("model.image_size", "model.features", "model.kernel_sizes", "model.embed_dim", "model.members"):
     _positive(config, key)
   try:
     model.feature_size(m.image_size, m.kernel_sizes)
@@ -103,6 +103,8 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _choice(config, "model.init", model.INITS)
   if m.norm_groups < 0 or any(f % m.norm_groups for f in m.features if m.norm_groups):
     _fail("model.norm_groups", f"must be 0 or divide every conv width {tuple(m.features)}, got {m.norm_groups}")
+  if not isinstance(m.members, int):
+    _fail("model.members", f"must be a whole number of models, got {m.members!r}")
   _choice(config, "model.dtype", model.DTYPES)
   _choice(config, "model.conv_impl", ("auto", *convs.CONV_IMPLS))
 

@@ -55,6 +55,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.init = "koch"  # a name in model.INITS; "narrow_normal" is the seed MATLAB example's.
   c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
   c.model.conv_impl = "auto"  # a name in convs.CONV_IMPLS; auto: cpu on CPU, xla on accelerators
+  c.model.members = 1  # > 1: an ensemble trained side by side (own init and batches); scores are their mean
 
   c.augment = ml_collections.ConfigDict()
   c.augment.enabled = True

@@ -89,8 +89,26 @@ INITS = {
 def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   """Builds the parameter pytree from a key and the model config.
 
-  config: image_size, features (conv widths), kernel_sizes, embed_dim, init.
+  config: image_size, features (conv widths), kernel_sizes, embed_dim, init, members. With
+  members M > 1, an ensemble: every leaf gets a member axis in front ([M, ...]), each member
+  initialised from its own key (see `members`).
   """
+  m = config.get("members", 1)
+  if m > 1:
+    trees = [_init_one(k, config) for k in jax.random.split(key, m)]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+  return _init_one(key, config)
+
+
+def members(params: Params) -> list[Params]:
+  """The models of `params`: one pytree per member of an ensemble (leaves with a member axis in
+  front, so that conv0's kernel is 5-D), else [params]."""
+  if params["conv0"]["w"].ndim == 4:
+    return [params]
+  return [jax.tree_util.tree_map(lambda x, i=i: x[i], params) for i in range(params["conv0"]["w"].shape[0])]
+
+
+def _init_one(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   if config.init not in INITS:
     raise ValueError(f"model.init={config.init!r}; choose from {sorted(INITS)}")
   he = config.init == "he"

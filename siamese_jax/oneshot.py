@@ -122,7 +122,8 @@ def pixel_scorer() -> Scorer:
 
 
 def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
-  """The Siamese network: embed = encode, score = head logit on |e1 - e2|.
+  """The Siamese network: embed = encode, score = head logit on |e1 - e2|; for an ensemble's params
+  (`model.members`), the mean of its members' logits (`ensemble_scorer`).
 
   The embed function is shared by every scorer of the same dtype and conv_impl, so it
   is compiled once per process, not once per call.
@@ -130,7 +131,11 @@ def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   dtype = model.compute_dtype(jnp.dtype(dtype).name)[0]
-  return Scorer(name="model", embed=_model_embed(dtype.name, conv_impl), pair=model.pair_logits, params=params)
+  ones = [
+    Scorer(name="model", embed=_model_embed(dtype.name, conv_impl), pair=model.pair_logits, params=p)
+    for p in (model.members(params) if params is not None else [None])
+  ]
+  return ensemble_scorer(ones, name="model")
 
 
 @functools.cache
@@ -192,7 +197,7 @@ def _tta_pair(pair, copies: int):
   return tta_pair
 
 
-def ensemble_scorer(members: list[Scorer]) -> Scorer:
+def ensemble_scorer(members: list[Scorer], name: str = "ensemble") -> Scorer:
   """An ensemble of models: a pair's score is the mean of the members' scores.
 
   Every member must embed to the same size F: embed -> [B, M * F] (the members' embeddings side
@@ -202,7 +207,7 @@ def ensemble_scorer(members: list[Scorer]) -> Scorer:
   if len(members) == 1:
     return members[0]
   return Scorer(
-    name="ensemble",
+    name=name,
     embed=_ensemble_embed(tuple(m.embed for m in members)),
     pair=_ensemble_pair(tuple(m.pair for m in members)),
     params=tuple(m.params for m in members),

@@ -85,7 +85,7 @@ def make_train_step(config, optimizer, mesh=None):
   replicated (XLA inserts the gradient all-reduce).
   """
   loss_fn = make_loss(config, sharding.constrain_batch(mesh))
-  ema_decay = config.train.ema_decay
+  ema_decay, members = config.train.ema_decay, config.model.get("members", 1)
 
   def step(state: TrainState, data):
     key, batch_key = jax.random.split(state.key)
@@ -96,13 +96,14 @@ def make_train_step(config, optimizer, mesh=None):
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, key=key)
     if ema_decay:
       new_state = new_state.replace(ema_params=optax.incremental_update(params, state.ema_params, 1.0 - ema_decay))
-    return new_state, {"loss": loss, "grad_norm": grad_norm}
+    return new_state, {"loss": loss / members, "grad_norm": grad_norm}
 
   return jax.jit(step, donate_argnums=0)
 
 
 def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
-  """loss(params, key, data): a batch of the configured pair mode, scored by its objective.
+  """loss(params, key, data): a batch of the configured pair mode, scored by its objective; for an
+  ensemble (`model.members` > 1), the sum of its members' losses on batches of their own.
 
   `constrain` marks the batch axis for sharding (see `sharding.constrain_batch`).
   """
@@ -114,7 +115,16 @@ def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
   def encode(params, x):
     return model.encode(params, x, dtype, conv_impl)
 
-  return lambda params, key, data: objective(params, sample(key, data), encode)
+  count = m.get("members", 1)
+  if count == 1:
+    return lambda params, key, data: objective(params, sample(key, data), encode)
+
+  def ensemble_loss(params, key, data):
+    # The sum of the members' losses, each on its own batch: its gradient is each member's own.
+    keys = jax.random.split(key, count)
+    return sum(objective(p, sample(k, data), encode) for p, k in zip(model.members(params), keys))
+
+  return ensemble_loss
 
 
 def make_data(config: ml_collections.ConfigDict, chars: loader.CharacterArray):
@@ -340,7 +350,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   ):
     logging.info("this run stopped early at step %d (no gain since epoch %d)", start, int(state.best_epoch))
     total = start
-  progress = Progress(start, total, input_pipeline.pairs_per_step(config.train))
+  progress = Progress(start, total, input_pipeline.pairs_per_step(config.train) * config.model.get("members", 1))
   pending = []
   step = start
   elapsed = metrics_lib.Elapsed(workdir)  # wall seconds of this run, carried over resumes

@@ -17,6 +17,7 @@ from siamese_jax import config_check
     ("validation.n_way", 60, "config.validation.n_way: 60-way within-alphabet tasks need"),
     ("eval.ways", (2, 700), "config.eval.ways: N=700"),
     ("eval.tta_copies", 0, "config.eval.tta_copies: must be an integer >= 1"),
+    ("model.members", 0, "config.model.members: must be > 0"),
     ("train.optimizer", "rmsprop", "config.train.optimizer: 'rmsprop'"),
     ("model.conv_impl", "cudnn", "config.model.conv_impl: 'cudnn'; choose from ['auto', 'xla'"),
     ("data.train_drawers", (1, 25), "config.data.train_drawers: drawers must be distinct integers in 1..20"),

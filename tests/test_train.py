@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from configs import koch
-from siamese_jax import augment, input_pipeline, losses, model, train, workdir
+from siamese_jax import augment, input_pipeline, losses, model, oneshot, train, workdir
 from siamese_jax.omniglot.constants import ALPHABETS
 
 
@@ -210,6 +210,27 @@ def test_moving_average_is_validated_and_kept_without_changing_training(tiny_omn
   assert rows[2].startswith("| best epoch, raw | 70.00 | 70.00 | 70.00 +- 0.00 |")
   assert rows[3].endswith("| 60.00 | 60.00 | 60.00 +- 0.00 | -10.00 +- 0.00 |")
   assert rows[7].endswith("| 70.00 | 70.00 | 70.00 +- 0.00 | +0.00 +- 7.07 |")
+
+
+def test_ensemble_members_train_side_by_side_independently(tiny_omniglot):
+  cfg = tiny_config(tiny_omniglot)
+  cfg.model.members = 2
+  data = train.make_data(cfg, input_pipeline.training_characters(cfg.data, cfg.model.image_size, False))
+  state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
+  one, two = model.members(state.params)
+  single = model.init(jax.random.PRNGKey(0), koch.get_config("smoke").model)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_equal(a.shape, b.shape), one, single)
+  assert not np.allclose(one["conv0"]["w"], two["conv0"]["w"])  # each member its own init
+  step = train.make_train_step(cfg, opt)
+  # Member 0's step does not depend on member 1: change member 1, member 0 moves the same.
+  other = state.replace(params=jax.tree_util.tree_map(lambda x: x.at[1].multiply(0.5), state.params))
+  after = [model.members(step(jax.tree_util.tree_map(jnp.copy, s), data)[0].params) for s in (state, other)]
+  jax.tree_util.tree_map(np.testing.assert_array_equal, after[0][0], after[1][0])
+  assert not np.allclose(after[0][1]["conv0"]["w"], after[1][1]["conv0"]["w"])
+  # The scorer is the ensemble's: both members' embeddings, their mean logit.
+  s = oneshot.model_scorer(state.params)
+  x = jnp.zeros((3, 32, 32, 1), jnp.uint8)
+  assert s.name == "model" and s.embed(s.params, x).shape == (3, 2 * cfg.model.embed_dim)
 
 
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import augment, model, oneshot
+from siamese_jax import model, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.images import prepare_images
 from siamese_jax.omniglot import loader
@@ -48,10 +48,9 @@ class Siamese:
   def __post_init__(self):
     plain = oneshot.model_scorer(self.params, self.config.model.dtype, self.config.model.conv_impl)
     e = self.config.get("eval", ml_collections.ConfigDict())
-    copies = int(e.get("tta_copies", 1)) if self.tta else 1
-    ranges = augment.scaled(self.config.augment, float(e.get("tta_strength", 1.0)))
-    self.scorer = oneshot.tta_scorer(plain, copies, ranges, int(e.get("tta_seed", 0)))
-    self.tta_copies = copies  # versions of each image that similarity and one_shot average over
+    self.scorer = oneshot.tta_from_config(plain, self.config.augment, e) if self.tta else plain
+    # versions of each image that similarity and one_shot average over
+    self.tta_copies = max(int(e.get("tta_copies", 1)), 1) if self.tta else 1
     self._encode = plain.jitted_embed
     self._scored_embed = self.scorer.jitted_embed
     self._logits = jax.jit(self.scorer.pair)

@@ -70,11 +70,20 @@ def matrix(a: Affine) -> jax.Array:
   return rot @ shear @ scale
 
 
-def warp(image: jax.Array, a: Affine, cval: float | None = None) -> jax.Array:
+def sample_fields(key: jax.Array, shape, size: int, std: float, grid: int) -> jax.Array:
+  """Smooth random displacement fields [*shape, size, size, 2] in pixels, (row, column): independent
+  normal offsets of standard deviation `std` on a grid x grid lattice over the image, bilinearly
+  interpolated between its nodes (an elastic distortion, as of a drawer's hand)."""
+  coarse = std * jax.random.normal(key, (*shape, grid, grid, 2))
+  return jax.image.resize(coarse, (*shape, size, size, 2), "linear")
+
+
+def warp(image: jax.Array, a: Affine, cval: float | None = None, field: jax.Array | None = None) -> jax.Array:
   """Applies one distortion to an image [H, W, C] (bilinear); same shape and dtype.
 
   An output pixel at p (x = column, y = row) takes the input at
-  A^-1 (p - centre - t) + centre. Outside the image: `cval` (default: 255 for
+  A^-1 (p - centre - t) + centre, plus field[p] when a displacement field [H, W, 2]
+  ((row, column) pixels) is given. Outside the image: `cval` (default: 255 for
   uint8 paper-white images, 0 for float ink images).
   """
   h, w = image.shape[:2]
@@ -86,6 +95,8 @@ def warp(image: jax.Array, a: Affine, cval: float | None = None) -> jax.Array:
   inv = jnp.linalg.inv(matrix(a))
   in_xy = inv @ (out_xy - centre[:, None] - jnp.stack([a.t_x, a.t_y])[:, None]) + centre[:, None]
   coords = [in_xy[1].reshape(h, w), in_xy[0].reshape(h, w)]  # (row, col)
+  if field is not None:
+    coords = [coords[0] + field[..., 0], coords[1] + field[..., 1]]
   x = image.astype(jnp.float32)
   out = jnp.stack(
     [

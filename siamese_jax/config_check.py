@@ -148,6 +148,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   # Data and the training split.
   train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
   train_drawers = _check_drawers(config, "data.train_drawers", 2)
+  _positive(config, "train.hard_negatives", allow_zero=True)
   if t.pair_mode == "all_pairs":
     if t.chars_per_batch < 2 or t.chars_per_batch > sum(ALPHABET_SIZES[a] for a in train_alphabets):
       _fail("train.chars_per_batch", f"must be in 2..number of training characters, got {t.chars_per_batch}")
@@ -161,6 +162,8 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         f"must be in 0..train.chars_per_batch ({t.chars_per_batch}), got {t.chars_per_alphabet}",
       )
     global_batch, batch_key = t.chars_per_batch * t.drawers_per_char, "train.chars_per_batch"
+  elif t.hard_negatives:
+    _fail("train.hard_negatives", "weighs the different pairs of train.pair_mode=all_pairs only")
   else:
     global_batch, batch_key = t.batch_size, "train.batch_size"
   if global_batch % num_devices:
@@ -202,6 +205,9 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if not isinstance(e.tta_copies, int) or e.tta_copies < 1:
     _fail("eval.tta_copies", f"must be an integer >= 1 (1: no test-time augmentation), got {e.tta_copies!r}")
   _positive(config, "eval.tta_strength", allow_zero=True)
+  _positive(config, "eval.tta_elastic", allow_zero=True)
+  if not isinstance(e.tta_elastic_grid, int) or e.tta_elastic_grid < 2:
+    _fail("eval.tta_elastic_grid", f"must be an integer >= 2 (nodes per side), got {e.tta_elastic_grid!r}")
   if e.tta_strength * (1 - config.augment.scale_min) >= 1:
     _fail("eval.tta_strength", f"{e.tta_strength} scales augment.scale_min ({config.augment.scale_min}) to <= 0")
   if len(e.matlab_verification) != 2:

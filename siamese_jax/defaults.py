@@ -73,6 +73,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 128  # pairs per step (independent mode).
   c.train.chars_per_batch = 32  # all_pairs mode: characters x drawers images per step.
   c.train.drawers_per_char = 4
+  c.train.hard_negatives = 0.0  # all_pairs mode: beta > 0 weighs different pairs by softmax(beta * logit)
   c.train.chars_per_alphabet = 0  # all_pairs mode: 0 draws characters uniformly; k > 0, k at a time from one alphabet.
   c.train.fixed_pairs = 150_000  # 0: fresh pairs every step; K: a fixed set of K pairs...
   c.train.distortions_per_pair = 8  # ...each seen as itself or one of 8 fixed distortions.
@@ -135,4 +136,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.tta_copies = 1
   c.eval.tta_strength = 1.0
   c.eval.tta_seed = 0
+  c.eval.tta_elastic = 0.0  # > 0: each distorted copy also displaced by a smooth field (std in pixels)
+  c.eval.tta_elastic_grid = 4  # the field's lattice (nodes per side), interpolated between them
   return c

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import augment, figures, input_pipeline, lake_runs, oneshot
+from siamese_jax import figures, input_pipeline, lake_runs, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
 from siamese_jax.omniglot.constants import ALPHABETS, OmniglotDataError
@@ -230,7 +230,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   e = config.eval
   t0 = time.time()
   plain = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
-  model_s = oneshot.tta_scorer(plain, e.tta_copies, augment.scaled(config.augment, e.tta_strength), e.tta_seed)
+  model_s = oneshot.tta_from_config(plain, config.augment, e)
   # With test-time augmentation, the model without it is scored beside (and alone on the training
   # alphabets, an over-fitting check that would cost e.tta_copies times as many encoder passes).
   tta = model_s is not plain
@@ -244,7 +244,13 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
     },
     "one_shot": [],
     "encoder_passes": {},
-    "tta": {"copies": e.tta_copies, "strength": e.tta_strength, "seed": e.tta_seed},
+    "tta": {
+      "copies": e.tta_copies,
+      "strength": e.tta_strength,
+      "seed": e.tta_seed,
+      "elastic": e.tta_elastic,
+      "elastic_grid": e.tta_elastic_grid,
+    },
   }
   ev = load_eval_characters(config, "evaluation")
   sets = [("evaluation", ev, scorers)]

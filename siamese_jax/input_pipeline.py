@@ -62,6 +62,12 @@ def held_out_characters(
   )
 
 
+def base_characters(chars) -> np.ndarray:
+  """The character each class of a CharacterArray [C] was made from: its rotated and mirrored
+  copies share it (a symmetric character's copies can be the same image)."""
+  return np.asarray(chars.labels) % augment.ROTATED_LABEL_OFFSET
+
+
 def character_groups(chars) -> np.ndarray:
   """Alphabet of each character of a CharacterArray [C]; rotated and mirrored copies (see
   `augment.with_rotated_classes`, `augment.with_mirrored_classes`) form alphabets of their own."""
@@ -126,15 +132,18 @@ def grouped_characters(key, groups: jax.Array, num: int, per_group: int) -> jax.
 # --- device data and batches -----------------------------------------------------------------------
 
 
-def make_data(train: ml_collections.ConfigDict, seed: int, images, groups=None) -> dict[str, Any]:
+def make_data(train: ml_collections.ConfigDict, seed: int, images, groups=None, bases=None) -> dict[str, Any]:
   """Device-side training data: images [C, D, H, W, 1] and, if used, the fixed pairs.
 
   groups: int [C], the alphabet of each character (see `character_groups`), needed
-  when `train.chars_per_alphabet` > 0. The fixed pairs and the key of their
+  when `train.chars_per_alphabet` > 0. bases: int [C], the character each class was made
+  from (`base_characters`), kept for `train.hard_negatives` > 0. The fixed pairs and the key of their
   distortions come from `seed` alone, so a resumed run sees the same training set.
   """
   data = {"images": jax.device_put(images)}
   t = train
+  if t.pair_mode == "all_pairs" and t.get("hard_negatives", 0.0) and bases is not None:
+    data["bases"] = jax.device_put(np.asarray(bases, np.int32))
   if t.pair_mode == "all_pairs" and t.chars_per_alphabet:
     if groups is None:
       raise ValueError("train.chars_per_alphabet > 0 needs the characters' alphabets (make_data(..., groups=))")
@@ -159,10 +168,12 @@ class PairBatch(NamedTuple):
 
 
 class GroupBatch(NamedTuple):
-  """An all-pairs batch: x float ink [P*Q, H, W, 1] and each image's character [P*Q]."""
+  """An all-pairs batch: x float ink [P*Q, H, W, 1], each image's character [P*Q] and, when the
+  data keep them, the character it was made from [P*Q] (`base_characters`)."""
 
   x: jax.Array
   chars: jax.Array
+  bases: jax.Array | None = None
 
 
 def _fixed_distortions(base_key, ids, choice, ranges, side: int):
@@ -215,7 +226,8 @@ def group_batch(key, data, train, distort, constrain=lambda x: x) -> GroupBatch:
   x = constrain(x.reshape((-1,) + x.shape[2:]))
   if distort is not None:
     x = augment.distort_batch(k_aug, x, distort)
-  return GroupBatch(x, jnp.repeat(chars, train.drawers_per_char))
+  bases = jnp.repeat(data["bases"][chars], train.drawers_per_char) if "bases" in data else None
+  return GroupBatch(x, jnp.repeat(chars, train.drawers_per_char), bases)
 
 
 @dataclasses.dataclass(frozen=True)

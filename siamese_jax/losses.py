@@ -37,9 +37,15 @@ def pairs_objective(params, batch, encode=model.encode):
   return pair_loss(params, batch.x_a, batch.x_b, batch.labels, encode)
 
 
-def all_pairs_objective(params, batch, encode=model.encode):
+def all_pairs_objective(params, batch, encode=model.encode, hard_negatives: float = 0.0):
   """Balanced clamped BCE over every pair i < j of a group batch (`input_pipeline.GroupBatch`):
-  the mean over same pairs and the mean over different pairs weigh 1/2 each."""
+  the mean over same pairs and the mean over different pairs weigh 1/2 each.
+
+  hard_negatives = beta > 0 weighs the different pairs by softmax(beta * logit) over them (the
+  logits held constant) instead of equally: the pairs the model finds most alike count most.
+  Pairs of classes made from one character (`batch.bases`, when given: rotated copies of a
+  symmetric character can be the same image) are then left out of the different pairs.
+  """
   emb = encode(params, batch.x)
   logits = model.all_pair_logits(params, emb)  # [N, N]
   same = (batch.chars[:, None] == batch.chars[None, :]).astype(jnp.float32)
@@ -48,7 +54,14 @@ def all_pairs_objective(params, batch, encode=model.encode):
   bce = clamped_bce(logits, same)
   pos = upper & (same > 0)
   neg = upper & (same == 0)
-  return 0.5 * (jnp.sum(bce * pos) / jnp.sum(pos) + jnp.sum(bce * neg) / jnp.sum(neg))
+  if hard_negatives > 0:
+    if batch.bases is not None:
+      neg = neg & (batch.bases[:, None] != batch.bases[None, :])
+    z = jnp.where(neg, hard_negatives * jax.lax.stop_gradient(logits), -jnp.inf)
+    neg_term = jnp.sum(jnp.where(neg, jax.nn.softmax(z, axis=None) * bce, 0.0))
+  else:
+    neg_term = jnp.sum(bce * neg) / jnp.sum(neg)
+  return 0.5 * (jnp.sum(bce * pos) / jnp.sum(pos) + neg_term)
 
 
 OBJECTIVES = {"pairs": pairs_objective, "all_pairs": all_pairs_objective}

@@ -149,23 +149,40 @@ def _model_embed(dtype: str, conv_impl: str):
 _RANGE_FIELDS = ("theta", "shear", "scale_min", "scale_max", "translate", "prob")
 
 
-def tta_scorer(base: Scorer, copies: int, ranges, seed: int = 0) -> Scorer:
+def tta_scorer(base: Scorer, copies: int, ranges, seed: int = 0, elastic: float = 0.0, elastic_grid: int = 4) -> Scorer:
   """Test-time augmentation of `base`: each image is embedded as itself and as `copies - 1` fixed
-  distortions (the same ones for every image, drawn from `ranges`, an augment config, with `seed`);
-  a pair's score is the mean of `base.pair` over the copies x copies pairs of the two images' versions.
+  distortions (the same ones for every image, drawn from `ranges`, an augment config, with `seed`;
+  with elastic > 0 each also displaced by a fixed smooth field, `augment.sample_fields` with std
+  `elastic` pixels on an elastic_grid lattice); a pair's score is the mean of `base.pair` over the
+  copies x copies pairs of the two images' versions.
 
   embed -> [B, copies * F]; the pair stays symmetric. copies <= 1 returns `base`.
   """
   if copies <= 1:
     return base
   values = tuple(float(getattr(ranges, f)) for f in _RANGE_FIELDS)
-  return dataclasses.replace(
-    base, embed=_tta_embed(base.embed, copies, values, seed), pair=_tta_pair(base.pair, copies)
+  embed = _tta_embed(base.embed, copies, values, seed, float(elastic), int(elastic_grid))
+  return dataclasses.replace(base, embed=embed, pair=_tta_pair(base.pair, copies))
+
+
+def tta_from_config(base: Scorer, augment_config, eval_config) -> Scorer:
+  """`tta_scorer` of `base` as an eval config sets it (tta_copies, tta_strength x the augment config's
+  ranges, tta_seed, tta_elastic, tta_elastic_grid; absent keys: off)."""
+  from siamese_jax import augment  # pylint: disable=g-import-not-at-top
+
+  e = eval_config
+  return tta_scorer(
+    base,
+    int(e.get("tta_copies", 1)),
+    augment.scaled(augment_config, float(e.get("tta_strength", 1.0))),
+    int(e.get("tta_seed", 0)),
+    float(e.get("tta_elastic", 0.0)),
+    int(e.get("tta_elastic_grid", 4)),
   )
 
 
 @functools.cache
-def _tta_embed(embed, copies: int, ranges: tuple, seed: int):
+def _tta_embed(embed, copies: int, ranges: tuple, seed: int, elastic: float, grid: int):
   from siamese_jax import augment  # pylint: disable=g-import-not-at-top
 
   dist = augment.sample(
@@ -174,7 +191,13 @@ def _tta_embed(embed, copies: int, ranges: tuple, seed: int):
 
   def tta_embed(params, x):
     # One distortion at a time (lax.map): the memory of a plain embed call, not copies times it.
-    warped = jax.lax.map(lambda a: embed(params, jax.vmap(augment.warp, in_axes=(0, None))(x, a)), dist)
+    if elastic > 0:
+      key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+      fields = augment.sample_fields(key, (copies - 1,), x.shape[1], elastic, grid)
+      warp = jax.vmap(augment.warp, in_axes=(0, None, None, None))
+      warped = jax.lax.map(lambda af: embed(params, warp(x, af[0], None, af[1])), (dist, fields))
+    else:
+      warped = jax.lax.map(lambda a: embed(params, jax.vmap(augment.warp, in_axes=(0, None))(x, a)), dist)
     e = jnp.concatenate([embed(params, x)[None], warped])  # [copies, B, F]
     return e.transpose(1, 0, 2).reshape(x.shape[0], -1)
 

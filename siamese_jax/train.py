@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -110,6 +111,8 @@ def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
   m, t = config.model, config.train
   sample = input_pipeline.batch_fn(t, config.augment if config.augment.enabled else None, constrain)
   objective = losses.OBJECTIVES[input_pipeline.PAIR_MODES[t.pair_mode].objective]
+  if t.get("hard_negatives", 0.0):
+    objective = functools.partial(objective, hard_negatives=t.hard_negatives)
   dtype, conv_impl = model.compute_dtype(m.dtype)[0], m.conv_impl
 
   def encode(params, x):
@@ -129,7 +132,8 @@ def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
 
 def make_data(config: ml_collections.ConfigDict, chars: loader.CharacterArray):
   """The device-side training data of `chars` (see `input_pipeline.make_data`)."""
-  return input_pipeline.make_data(config.train, config.seed, chars.images, input_pipeline.character_groups(chars))
+  groups, bases = input_pipeline.character_groups(chars), input_pipeline.base_characters(chars)
+  return input_pipeline.make_data(config.train, config.seed, chars.images, groups, bases)
 
 
 def _format_eta(seconds: float) -> str:

@@ -51,7 +51,8 @@ def main(_):
       print(f"{group}  copies {c}: members {' '.join(f'{a:.2f}' for a in alone)}  ensemble {ens:.2f}", flush=True)
   ref = {(m, c): acc[(1, c)] for m, c in acc}
   print("\nmembers 1: the members alone (mean); 0: their ensemble")
-  print(over_seeds.gain_table(["members", "copies"], acc, ref, f.groups))
+  names = ["+".join(os.path.basename(w.rstrip("/")) for w in g.split("+")) for g in f.groups]
+  print(over_seeds.gain_table(["members", "copies"], acc, ref, names))
 
 
 if __name__ == "__main__":  # flags defined here, so that tests can import this module beside other scripts

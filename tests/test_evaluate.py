@@ -98,6 +98,14 @@ def test_tta_scorer_averages_over_fixed_distortions():
   np.testing.assert_allclose(ab, ba, rtol=1e-5)
   assert not np.allclose(et[:, e.shape[1] : 2 * e.shape[1]], e, atol=1e-2)  # copy 1 is distorted
   assert not np.allclose(ab, base.pair(base.params, e[:3], e[3:]), rtol=1e-3)
+  # A smooth displacement field on top: copy 0 stays the image, the others move further, still symmetric.
+  el = oneshot.tta_scorer(base, 3, c.augment, elastic=1.0, elastic_grid=3)
+  ee = np.asarray(el.embed(el.params, x))
+  np.testing.assert_allclose(ee[:, : e.shape[1]], e, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(ee[:, e.shape[1] :], et[:, e.shape[1] :], atol=1e-2)
+  np.testing.assert_allclose(el.pair(el.params, ee[:3], ee[3:]), el.pair(el.params, ee[3:], ee[:3]), rtol=1e-5)
+  still_field = oneshot.tta_scorer(base, 3, still, elastic=1e-9)  # a vanishing field changes nothing
+  np.testing.assert_allclose(still_field.embed(base.params, x)[:, e.shape[1] :], np.tile(e, 2), rtol=1e-4, atol=1e-3)
 
 
 def test_ensemble_scorer_averages_member_scores_and_composes_with_tta():

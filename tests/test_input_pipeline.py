@@ -71,15 +71,23 @@ def test_group_batch_draws_within_alphabet_negatives():
   images = np.zeros((40, 3, 32, 32, 1), np.uint8)
   groups = np.arange(40) // 10  # 4 alphabets of 10
   cfg.train.chars_per_alphabet = 4
-  data = ip.make_data(cfg.train, 0, images, groups)
-  _, chars = ip.group_batch(jax.random.PRNGKey(0), data, cfg.train, None)
+  data = ip.make_data(cfg.train, 0, images, groups, bases=np.arange(40) % 7)
+  batch = ip.group_batch(jax.random.PRNGKey(0), data, cfg.train, None)
+  chars = batch.chars
   assert sorted(np.bincount(groups[np.asarray(chars)], minlength=4).tolist()) == [0, 0, 8, 8]
+  assert batch.bases is None  # kept only for train.hard_negatives
+  cfg.train.hard_negatives = 0.5
+  batch = ip.group_batch(
+    jax.random.PRNGKey(0), ip.make_data(cfg.train, 0, images, groups, np.arange(40) % 7), cfg.train, None
+  )
+  np.testing.assert_array_equal(batch.bases, np.asarray(batch.chars) % 7)
+  cfg.train.hard_negatives = 0.0
   cfg.train.chars_per_alphabet = 0  # uniform: 8 characters from 4 alphabets of 10 almost surely span 3+
   spans = [
     len(
       set(
         groups[
-          np.asarray(ip.group_batch(jax.random.PRNGKey(i), ip.make_data(cfg.train, 0, images), cfg.train, None)[1])
+          np.asarray(ip.group_batch(jax.random.PRNGKey(i), ip.make_data(cfg.train, 0, images), cfg.train, None).chars)
         ]
       )
     )

@@ -1,0 +1,13 @@
+"""The `:cpu` preset against itself with hard negatives (`train.hard_negatives`), 3 seeds each: ranked
+by validation over seeds; only the winner is evaluated on the test protocols.
+
+python -m siamese_jax.sweep --sweep=experiments/cpu_hard_negatives.py --workdir=runs/cpu_hard_negatives
+"""
+
+CONFIG = "configs/koch.py:cpu"
+SEEDS = 3
+RESOURCES = {"cpu": 2}  # one trial at a time on a 2-core machine; on a GPU cluster: {"cpu": 4, "gpu": 0.5}
+
+
+def get_sweep():
+  return [{"train.hard_negatives": 0.0}, {"train.hard_negatives": 0.5}]

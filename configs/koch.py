@@ -42,7 +42,8 @@ def cpu(c):
   short and full runs (see the README): 28x28 input, three 3x3 convs (64, 128,
   128) each followed by a 16-group group norm, He/LeCun init, every pair of a
   32 characters x 4 drawers batch scored (8,128 pairs per 128 encodes), the 32
-  characters 8 at a time from 4 alphabets, Adam 1e-3 with cosine decay, Koch's
+  characters 8 at a time from 4 alphabets, the different pairs weighed towards the
+  hardest (hard negatives, beta 0.5), Adam 1e-3 with cosine decay, Koch's
   distortions, and each background character's 90/180/270-degree rotations as
   three more training characters, drawn from all 20 drawers of the background set.
   """
@@ -60,6 +61,8 @@ def cpu(c):
   c.train.drawers_per_char = 4
   c.train.chars_per_alphabet = 8  # 4 alphabets a batch: validation best 75.6 vs 71.9 drawing uniformly
   c.train.fixed_pairs = 0
+  # Different pairs weighed by softmax(0.5 x logit): validation with TTA +2.08 +- 0.45 over seeds 0-2.
+  c.train.hard_negatives = 0.5
   c.train.optimizer = "adam"
   c.train.learning_rate = 1e-3
   c.train.lr_schedule = "cosine"

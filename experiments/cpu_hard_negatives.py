@@ -1,5 +1,6 @@
-"""The `:cpu` preset against itself with hard negatives (`train.hard_negatives`), 3 seeds each: ranked
-by validation over seeds; only the winner is evaluated on the test protocols.
+"""The `:cpu` preset with hard negatives off (0.0, the preset until 2026-12-06), at beta 0.5 (the
+preset since) and at beta 1.0 (`train.hard_negatives`), 3 seeds each: ranked by validation over
+seeds; only the winner is evaluated on the test protocols.
 
 python -m siamese_jax.sweep --sweep=experiments/cpu_hard_negatives.py --workdir=runs/cpu_hard_negatives
 """
@@ -10,4 +11,4 @@ RESOURCES = {"cpu": 2}  # one trial at a time on a 2-core machine; on a GPU clus
 
 
 def get_sweep():
-  return [{"train.hard_negatives": 0.0}, {"train.hard_negatives": 0.5}]
+  return [{"train.hard_negatives": beta} for beta in (0.0, 0.5, 1.0)]

@@ -34,17 +34,12 @@ def main(_):
     members = [over_seeds.load_validation(wd, f.num_tasks) for wd in group.split("+")]
     config, _, chars, _ = members[0]
     for c in copies:
-      scorers = [
-        oneshot.tta_scorer(base, c, augment.scaled(cfg.augment, cfg.eval.tta_strength), f.tta_seed)
-        for cfg, _, _, base in members
-      ]
-      alone = [train.validation_metrics(config, None, chars, s)["val_one_shot"] for s in scorers]
-      both = oneshot.tta_scorer(
-        oneshot.ensemble_scorer([b for *_, b in members]),
-        c,
-        augment.scaled(config.augment, config.eval.tta_strength),
-        f.tta_seed,
-      )
+
+      def tta(scorer, cfg, c=c):
+        return oneshot.tta_scorer(scorer, c, augment.scaled(cfg.augment, cfg.eval.tta_strength), f.tta_seed)
+
+      alone = [train.validation_metrics(config, None, chars, tta(b, cfg))["val_one_shot"] for cfg, *_, b in members]
+      both = tta(oneshot.ensemble_scorer([b for *_, b in members]), config)
       ens = train.validation_metrics(config, None, chars, both)["val_one_shot"]
       acc[(1, c)].append(float(np.mean(alone)))
       acc[(0, c)].append(ens)

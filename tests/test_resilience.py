@@ -71,8 +71,10 @@ def test_sigterm_checkpoints_and_resume_is_bitwise_exact(tiny_omniglot, tmp_path
 
 
 def cpu_path_config(tiny_omniglot):
-  """The `:cpu` preset's path at toy size: all_pairs, rotated classes, per-alphabet draws, group norm."""
+  """The `:cpu` preset's path at toy size: all_pairs with hard negatives, rotated classes, per-alphabet
+  draws, group norm."""
   cfg = smoke_config(tiny_omniglot, pair_mode="all_pairs", chars_per_batch=4, drawers_per_char=2, chars_per_alphabet=2)
+  cfg.train.hard_negatives = 0.5
   cfg.augment.class_rotations = True
   cfg.model.norm_groups = 4
   return cfg

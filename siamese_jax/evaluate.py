@@ -107,8 +107,34 @@ def verification_correct(p: np.ndarray, y: np.ndarray, threshold: float = 0.5) -
   return (p >= threshold) == y
 
 
-def verification(scorer, chars, cfg) -> dict:
-  """The MATLAB example's protocol (batches x pairs at threshold 0.5) and a larger fixed set."""
+def fitted_threshold(p: np.ndarray, y: np.ndarray) -> float:
+  """The threshold t maximising the accuracy of (p >= t) == y over pairs p [P], y [P] (1: same):
+  the midpoint of the two adjacent scores the best cut falls between (the lowest best cut)."""
+  order = np.argsort(p, kind="stable")
+  ps, ys = np.asarray(p, np.float64)[order], np.asarray(y, np.int64)[order]
+  # A cut before sorted index i calls pairs i.. "same": correct = different below + same from i on.
+  correct = np.concatenate([[0], np.cumsum(1 - ys)]) + ys.sum() - np.concatenate([[0], np.cumsum(ys)])
+  can_cut = np.concatenate([[True], ps[1:] > ps[:-1], [True]])  # never between equal scores
+  i = int(np.argmax(np.where(can_cut, correct, -1)))
+  if i == 0:
+    return float(ps[0])
+  if i == len(ps):
+    return float(np.nextafter(ps[-1], np.inf))
+  return float((ps[i - 1] + ps[i]) / 2)
+
+
+def fit_verification_threshold(scorer, chars, num_pairs: int, seed: int, batch_size: int) -> dict:
+  """The verification threshold fitted on `num_pairs` balanced pairs of `chars` (the validation
+  alphabets) and the accuracy there, in percent."""
+  a, b, y = verification_pairs(chars, num_pairs, seed)
+  p, _ = pair_probabilities(scorer, chars, a, b, batch_size)
+  t = fitted_threshold(p, y)
+  return {"threshold": t, "fit_accuracy": 100.0 * float(np.mean(verification_correct(p, y, t))), "fit_pairs": len(y)}
+
+
+def verification(scorer, chars, cfg, fitted: dict | None = None) -> dict:
+  """The MATLAB example's protocol (batches x pairs at threshold 0.5) and a larger fixed set, at 0.5
+  and, given `fitted` (`fit_verification_threshold` on the validation alphabets), at its threshold."""
   nb, per = cfg.matlab_verification
   out = {"threshold": 0.5}
   a, b, y = verification_pairs(chars, nb * per, cfg.seed + 1)
@@ -126,6 +152,13 @@ def verification(scorer, chars, cfg) -> dict:
     "encoder_passes": passes,
     **_result(int(np.sum(verification_correct(p, y))), len(y)),
   }
+  if fitted is not None:
+    t = fitted["threshold"]
+    out["fitted"] = {
+      **fitted,
+      "protocol": f"the fixed set at the threshold fitted on {fitted['fit_pairs']} validation pairs",
+      **_result(int(np.sum(verification_correct(p, y, t))), len(y)),
+    }
   out["examples"] = {"a": a[:10].tolist(), "b": b[:10].tolist(), "target": y[:10].tolist(), "score": p[:10].tolist()}
   return out
 
@@ -262,8 +295,11 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
       rows, passes = nway_accuracy(s, chars, set_name, e.ways, e.protocols, e.shots, e.num_tasks, e.seed, e.batch_size)
       results["one_shot"] += rows
       results["encoder_passes"][f"{set_name}/{s.name}"] = passes
-  logging.info("verification: %d pairs", e.verification_pairs)
-  results["verification"] = verification(model_s, ev, e)
+  logging.info("verification: %d pairs; threshold fitted on the validation alphabets", e.verification_pairs)
+  v = config.validation
+  val_chars = input_pipeline.held_out_characters(v, config.data, config.model.image_size)
+  fitted = fit_verification_threshold(model_s, val_chars, e.verification_pairs, v.seed + 1, e.batch_size)
+  results["verification"] = verification(model_s, ev, e, fitted)
   logging.info("Lake's 20 official runs")
   results["lake_runs"] = lake_evaluation(scorers, config)
   results["fresh_lake_runs"] = {}
@@ -322,6 +358,9 @@ def summary_table(results: dict) -> str:
       lines.append(f"  {name:<10} {_fmt(r)}   [{r['ci95_runs'][0]:4.1f}, {r['ci95_runs'][1]:4.1f}]")
   v = results["verification"]
   lines.append(f"Verification: MATLAB protocol {_fmt(v['matlab'])}; {v['fixed']['total']} pairs {_fmt(v['fixed'])}")
+  if "fitted" in v:
+    f = v["fitted"]
+    lines.append(f"  at the threshold fitted on validation pairs ({f['threshold']:.3f}): {_fmt(f)}")
   lines.append("One-shot sweep, accuracy % [95% CI]:")
   columns = [("model", "model")] + [("model_no_tta", "model, no TTA")] * any(
     r["scorer"] == "model_no_tta" for r in results["one_shot"]

@@ -44,6 +44,20 @@ def test_known_answers():
     assert abs(r["accuracy"] - 20.0) < 4 * 100 * np.sqrt(0.2 * 0.8 / 2000)
 
 
+def test_fitted_threshold_is_the_best_cut():
+  p, y = np.array([0.9, 0.1, 0.3, 0.2, 0.4]), np.array([1, 0, 1, 0, 0])
+  # Cuts at 0.25 and 0.65 both get 4 of 5 right (no cut gets 5): the lowest is kept.
+  assert evaluate.fitted_threshold(p, y) == pytest.approx(0.25)
+  assert np.sum(evaluate.verification_correct(p, y, 0.25)) == 4
+  assert evaluate.fitted_threshold(np.array([0.2, 0.2, 0.7]), np.array([0, 0, 1])) == pytest.approx(0.45)
+  assert evaluate.fitted_threshold(np.array([0.5, 0.5]), np.array([1, 0])) == 0.5  # no cut between ties
+  assert evaluate.fitted_threshold(np.array([0.8, 0.9]), np.array([0, 0])) > 0.9  # everything "different"
+  rng = np.random.default_rng(0)
+  p, y = rng.uniform(size=500), rng.integers(0, 2, size=500)
+  best = max(np.mean(evaluate.verification_correct(p, y, t)) for t in np.append(p, 2.0))
+  assert np.mean(evaluate.verification_correct(p, y, evaluate.fitted_threshold(p, y))) == best
+
+
 @pytest.mark.parametrize("n_way", [2, 5, 20])
 def test_constant_model_scores_chance(n_way):
   cfg = koch.get_config("smoke").model
@@ -246,6 +260,9 @@ def test_eval_mode_on_smoke_workdir(tiny_omniglot, tmp_path):
   assert {r["scorer"] for r in rows if r["set"] == "train_alphabets"} == {"model_no_tta"}
   assert "model, no TTA" in proc.stdout
   assert results["verification"]["fixed"]["total"] == 1000
+  fitted = results["verification"]["fitted"]  # fitted on the validation alphabets' pairs
+  assert fitted["total"] == 1000 and fitted["fit_pairs"] == 1000 and 0.0 <= fitted["threshold"] <= 1.0
+  assert "at the threshold fitted on validation pairs" in proc.stdout
   assert results["tta"]["copies"] == 2
 
 

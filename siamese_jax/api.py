@@ -4,6 +4,7 @@
     net = siamese_jax.load("pretrained")      # the shipped :cpu model; or a workdir, e.g. "runs/cpu"
     net.similarity("a.png", "b.png")          # probability they show one character
     net.one_shot(query, [img1, img2, img3])    # N-way scores and prediction
+    net.same("a.png", "b.png")                # similarity >= net.threshold
 
 `similarity` and `one_shot` score as the evaluator does: with the workdir's test-time
 augmentation (`eval.tta_copies` distortions of each image, on in `:cpu`) unless
@@ -14,6 +15,7 @@ for what is accepted); they are resized exactly as the training images were.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import jax
@@ -74,6 +76,21 @@ class Siamese:
     if len(e_a) != len(e_b):
       raise ValueError(f"{len(e_a)} images against {len(e_b)}")
     return np.asarray(jax.nn.sigmoid(self._logits(self.params, e_a, e_b)))
+
+  @functools.cached_property
+  def threshold(self) -> float:
+    """The probability from which `same` calls a pair one character: the threshold the evaluation
+    fitted on the validation alphabets' pairs for this scorer (eval.json), else 0.5. The fit is
+    made for the evaluator's scorer, so with a TTA config and `tta=False` it is 0.5."""
+    if self.tta or max(int(self.config.get("eval", {}).get("tta_copies", 1)), 1) == 1:
+      fitted = ((workdir_lib.read_eval(self.workdir) or {}) if self.workdir else {}).get("verification", {})
+      if "fitted" in fitted:
+        return float(fitted["fitted"]["threshold"])
+    return 0.5
+
+  def same(self, images_a, images_b) -> np.ndarray:
+    """Whether images_a[i] and images_b[i] show one character: similarity >= threshold; bool [B]."""
+    return self.similarity(images_a, images_b) >= self.threshold
 
   def one_shot(self, query, support) -> dict:
     """Classifies one query among N classes.

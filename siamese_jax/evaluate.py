@@ -24,7 +24,6 @@ from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
 from siamese_jax.omniglot.constants import ALPHABETS, OmniglotDataError
 
-EVAL_FILE = "eval.json"
 # Baseline scorers evaluated beside the model on the same tasks (eval.baselines).
 BASELINES = {"pixel_1nn": oneshot.pixel_scorer}
 
@@ -316,7 +315,7 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str, params=Non
     params = workdir_lib.load_params(workdir, config.model)
   results, ev = evaluate_params(config, params)
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, EVAL_FILE), "w") as f:
+  with open(os.path.join(workdir, workdir_lib.EVAL_FILE), "w") as f:
     json.dump(results, f, indent=1)
   figures.plot_accuracy_vs_n(results["one_shot"], os.path.join(workdir, "accuracy_vs_n.png"))
   ex = results["verification"]["examples"]

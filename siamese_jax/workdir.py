@@ -24,6 +24,7 @@ LOCK_FILE = ".lock"
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
 PARAMS_FILE = "params.npz"  # exported parameters (a shipped model): plain arrays, no orbax needed
+EVAL_FILE = "eval.json"  # the evaluation's results (`--mode=eval`)
 
 # Keys that may change between runs on one workdir: they do not affect what is computed
 # (conv_impl: the same convolution, another formulation, e.g. when moving to an accelerator).
@@ -245,9 +246,21 @@ def export(workdir: str, out: str) -> str:
   np.savez(os.path.join(out, PARAMS_FILE), **{k.replace(".", "/"): np.asarray(v) for k, v in flat_dict(params).items()})
   config.data.data_dir, config.data.manual_dir = None, None
   write_config(config, out)
-  if os.path.exists(os.path.join(workdir, "eval.json")):
-    shutil.copy(os.path.join(workdir, "eval.json"), os.path.join(out, "eval.json"))
+  if os.path.exists(os.path.join(workdir, EVAL_FILE)):
+    shutil.copy(os.path.join(workdir, EVAL_FILE), os.path.join(out, EVAL_FILE))
   return out
+
+
+def read_eval(workdir: str) -> dict | None:
+  """The workdir's eval.json, or None where it has not been evaluated."""
+  path = os.path.join(workdir, EVAL_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise WorkdirError(f"cannot read {path}: {str(e).splitlines()[0][:200]}") from None
 
 
 def _load_npz(path: str) -> dict:

@@ -43,6 +43,7 @@ def test_similarity_symmetric_in_unit_interval_for_every_input_kind(smoke_workdi
   q = net.similarity(images[::-1], images)
   assert p.shape == (4,) and np.all((p >= 0) & (p <= 1))
   np.testing.assert_allclose(p, q, rtol=1e-6)
+  np.testing.assert_array_equal(net.same(images, images[::-1]), p >= net.threshold)
   assert net.embed(images).shape == (4, net.config.model.embed_dim)
 
 
@@ -213,7 +214,11 @@ def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot
   like = jax.eval_shape(lambda k: model.init(k, net.config.model), jax.random.PRNGKey(0))
   assert jax.tree_util.tree_map(lambda a: a.shape, net.params) == jax.tree_util.tree_map(lambda a: a.shape, like)
   folder = api.pretrained_workdir()
-  results = json.load(open(os.path.join(folder, "eval.json")))["lake_runs"]["results"]
+  full = json.load(open(os.path.join(folder, "eval.json")))
+  results = full["lake_runs"]["results"]
+  # `same` uses the threshold fitted on validation pairs for the TTA scorer, 0.5 without TTA.
+  assert net.threshold == full["verification"]["fitted"]["threshold"] < 0.5
+  assert siamese_jax.load("pretrained", tta=False).threshold == 0.5
   stated = results["model_no_tta"]["accuracy"]  # the plain scorer's figure (the shipped model has TTA)
   card = open(os.path.join(ROOT, "docs", "MODEL_CARD.md")).read()
   assert f"{stated:.1f}%" in card

@@ -12,11 +12,16 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+
+from siamese_jax import workdir as workdir_lib  # noqa: E402
+
 
 def figures(workdir: str) -> dict[str, dict[str, float]]:
   """{scorer: {"lake": %, "fresh": %}} from a workdir's eval.json, and {"validation": {"best": %}}."""
-  with open(os.path.join(workdir, "eval.json")) as f:
-    ev = json.load(f)
+  ev = workdir_lib.read_eval(workdir)
+  if ev is None:
+    raise SystemExit(f"{workdir} has no {workdir_lib.EVAL_FILE}: run --mode=eval on it first")
   out = {}
   for name, r in ev.get("lake_runs", {}).get("results", {}).items():
     out.setdefault(name, {})["lake"] = r["accuracy"]

@@ -51,8 +51,11 @@ class Siamese:
     plain = oneshot.model_scorer(self.params, self.config.model.dtype, self.config.model.conv_impl)
     e = self.config.get("eval", ml_collections.ConfigDict())
     self.scorer = oneshot.tta_from_config(plain, self.config.augment, e) if self.tta else plain
+    configured_copies = max(int(e.get("tta_copies", 1)), 1)
     # versions of each image that similarity and one_shot average over
-    self.tta_copies = max(int(e.get("tta_copies", 1)), 1) if self.tta else 1
+    self.tta_copies = configured_copies if self.tta else 1
+    # whether this scorer is the one `--mode=eval` scored (and fitted eval.json's threshold for)
+    self._is_evaluated_scorer = self.tta_copies == configured_copies
     self._encode = plain.jitted_embed
     self._scored_embed = self.scorer.jitted_embed
     self._logits = jax.jit(self.scorer.pair)
@@ -82,11 +85,9 @@ class Siamese:
     """The probability from which `same` calls a pair one character: the threshold the evaluation
     fitted on the validation alphabets' pairs for this scorer (eval.json), else 0.5. The fit is
     made for the evaluator's scorer, so with a TTA config and `tta=False` it is 0.5."""
-    if self.tta or max(int(self.config.get("eval", {}).get("tta_copies", 1)), 1) == 1:
-      fitted = ((workdir_lib.read_eval(self.workdir) or {}) if self.workdir else {}).get("verification", {})
-      if "fitted" in fitted:
-        return float(fitted["fitted"]["threshold"])
-    return 0.5
+    results = workdir_lib.read_eval(self.workdir) if self.workdir and self._is_evaluated_scorer else None
+    fitted = (results or {}).get("verification", {}).get("fitted")
+    return float(fitted["threshold"]) if fitted else 0.5
 
   def same(self, images_a, images_b) -> np.ndarray:
     """Whether images_a[i] and images_b[i] show one character: similarity >= threshold; bool [B]."""

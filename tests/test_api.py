@@ -109,6 +109,11 @@ def test_load_refuses_a_damaged_workdir_in_one_line(smoke_workdir, tmp_path):
     with pytest.raises((siamese_jax.workdir.WorkdirError, FileNotFoundError), match=match) as e:
       siamese_jax.load(str(wd))
     assert "\n" not in str(e.value)
+  bad_eval = copy("bad_eval")  # loads; the fitted threshold it then reads is refused in one line
+  (bad_eval / "eval.json").write_text('{"verification": {"fitted": ')
+  with pytest.raises(siamese_jax.workdir.WorkdirError, match="cannot read .*eval.json: ") as e:
+    _ = siamese_jax.load(str(bad_eval)).threshold
+  assert "\n" not in str(e.value)
 
 
 def test_fuzzed_images_through_the_api(smoke_workdir, tmp_path):

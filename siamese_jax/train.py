@@ -145,15 +145,19 @@ def _format_eta(seconds: float) -> str:
 ESTIMATE_AFTER_S = 15.0
 
 
-def time_estimate(seconds_per_step: float, steps_per_epoch: int, steps_left: int, backend: str) -> str:
+CPU_PRESET_IMAGE_SIZE = 28  # configs/koch.py:cpu's input size; no pointer to it from runs that small
+
+
+def time_estimate(seconds_per_step: float, steps_per_epoch: int, steps_left: int, backend: str, image_size: int) -> str:
   """One line: what an epoch and the rest of the run will take at the measured step time, and
-  on a CPU backend where the rest takes over two hours, a pointer to the `:cpu` preset."""
+  on a CPU backend where the rest takes over two hours, a pointer to the `:cpu` preset (only for
+  networks with larger inputs than its own: a slow `:cpu` run is not sent to itself)."""
   line = (
     f"measured {seconds_per_step:.2f} s/step on {backend}: an epoch ({steps_per_epoch} steps) takes about"
     f" {_format_eta(seconds_per_step * steps_per_epoch)}, the {steps_left} steps left about"
     f" {_format_eta(seconds_per_step * steps_left)} (h:mm:ss, training only)"
   )
-  if backend == "cpu" and seconds_per_step * steps_left > 2 * 3600:
+  if backend == "cpu" and seconds_per_step * steps_left > 2 * 3600 and image_size > CPU_PRESET_IMAGE_SIZE:
     line += "; on a CPU, --config=configs/koch.py:cpu trains a strong model in about an hour"
   return line
 
@@ -373,7 +377,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
           jax.block_until_ready(out["loss"])
           n, dt = step - first_timed[0], time.time() - first_timed[1]
           if n >= 3 or dt >= ESTIMATE_AFTER_S or step == total:
-            logging.info(time_estimate(dt / n, spe, total - step, jax.default_backend()))
+            logging.info(time_estimate(dt / n, spe, total - step, jax.default_backend(), config.model.image_size))
             first_timed = None
         epoch_end = step % spe == 0
         save = step % config.train.checkpoint_every == 0 or step == total or epoch_end

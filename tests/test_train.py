@@ -261,8 +261,10 @@ def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
 
 
 def test_time_estimate_points_slow_cpu_runs_to_the_cpu_preset():
-  slow = train.time_estimate(12.0, 1000, 200_000, "cpu")
+  slow = train.time_estimate(12.0, 1000, 200_000, "cpu", 105)
   assert "an epoch (1000 steps) takes about 3:20:00" in slow and "the 200000 steps left about 666:40:00" in slow
   assert "--config=configs/koch.py:cpu" in slow
-  assert ":cpu" not in train.time_estimate(0.2, 500, 12_000, "cpu")  # 40 minutes: fine on a CPU
-  assert ":cpu" not in train.time_estimate(12.0, 1000, 200_000, "gpu")
+  assert ":cpu" not in train.time_estimate(0.2, 500, 12_000, "cpu", 105)  # 40 minutes: fine on a CPU
+  assert ":cpu" not in train.time_estimate(12.0, 1000, 200_000, "gpu", 105)
+  assert train.CPU_PRESET_IMAGE_SIZE == koch.get_config("cpu").model.image_size
+  assert ":cpu" not in train.time_estimate(0.8, 500, 12_000, "cpu", 28)  # a slow :cpu run, not sent to itself

@@ -16,15 +16,23 @@ def sd(xs) -> float:
   return float(np.std(xs, ddof=1)) if len(xs) > 1 else float("nan")
 
 
-def load_validation(wd: str, num_tasks: int):
+def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | None = None):
   """(config, params, validation characters, the model's plain scorer) of a trained workdir, its
-  validation set to `num_tasks` tasks (the same tasks for every workdir, whatever it trained with).
-  A config without `data.manual_dir` reads Omniglot from $OMNIGLOT_DIR."""
+  validation set to `num_tasks` tasks (the same tasks for every workdir, whatever it trained with)
+  on `alphabets` drawn with `task_seed` (None: those it trained with). A config without
+  `data.manual_dir` reads Omniglot from $OMNIGLOT_DIR."""
   from siamese_jax import input_pipeline, oneshot, workdir  # pylint: disable=g-import-not-at-top
 
   config = workdir.read_config(wd)
   config.data.manual_dir = config.data.manual_dir or os.environ.get("OMNIGLOT_DIR")
   config.validation.num_tasks = num_tasks
+  trained_on = set(config.data.get("extra_train_alphabets") or ())
+  if alphabets:
+    if trained_on & set(alphabets):
+      raise ValueError(f"{wd} trained on {sorted(trained_on & set(alphabets))}: not a validation of it")
+    config.validation.alphabets = tuple(alphabets)
+  if task_seed is not None:
+    config.validation.seed = task_seed
   params = workdir.load_params(wd, config.model)
   chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
   return config, params, chars, oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)

@@ -13,6 +13,7 @@ alphabet or Lake run is read.
   python experiments/tta.py --workdirs=runs/cpu_s0,runs/cpu_s1,runs/cpu_s2 --copies=1,4,8 --strengths=1,0.5
   python experiments/tta.py --workdirs=... --copies=16 --strengths=2 --temperatures=inf,0,3,5
   python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --elastic=0,0.5,1 --elastic_grids=3,5
+  python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --alphabets=Avesta,ULOG --task_seed=2
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main(_):
   ]
   acc = {v: [] for v in variants}
   for wd in f.workdirs:
-    config, params, chars, base = over_seeds.load_validation(wd, f.num_tasks)
+    config, params, chars, base = over_seeds.load_validation(wd, f.num_tasks, f.alphabets, f.task_seed)
     for v in variants:
       c, s, t, e, g = v
       scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), f.tta_seed, e, g)
@@ -94,4 +95,6 @@ if __name__ == "__main__":  # flags defined here, so that tests can import this 
   flags.DEFINE_list("elastic_grids", ["4"], "Lattice sizes of the displacement fields (nodes per side).")
   flags.DEFINE_integer("tta_seed", 0, "Seed of the fixed distortions.")
   flags.DEFINE_integer("num_tasks", 2000, "Validation tasks (the same for every workdir, whatever it trained with).")
+  flags.DEFINE_list("alphabets", None, "Validation alphabets to score on (default: each workdir's own).")
+  flags.DEFINE_integer("task_seed", None, "Seed of the validation tasks (default: each workdir's validation.seed).")
   app.run(main)

@@ -147,10 +147,14 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 
   # Data and the training split.
   train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
+  extra = tuple(config.data.get("extra_train_alphabets") or ())
+  bad = [a for a in extra if a not in SPLIT_ALPHABETS[input_pipeline.EXTRA_TRAIN_SPLIT]]
+  if bad:
+    _fail("data.extra_train_alphabets", f"{bad} not in split {input_pipeline.EXTRA_TRAIN_SPLIT!r}")
   train_drawers = _check_drawers(config, "data.train_drawers", 2)
   _positive(config, "train.hard_negatives", allow_zero=True)
   if t.pair_mode == "all_pairs":
-    if t.chars_per_batch < 2 or t.chars_per_batch > sum(ALPHABET_SIZES[a] for a in train_alphabets):
+    if t.chars_per_batch < 2 or t.chars_per_batch > sum(ALPHABET_SIZES[a] for a in train_alphabets + extra):
       _fail("train.chars_per_batch", f"must be in 2..number of training characters, got {t.chars_per_batch}")
     if not 2 <= t.drawers_per_char <= len(train_drawers):
       _fail(
@@ -189,8 +193,13 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   # Evaluation.
   e = config.eval
   eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")
+  trained = {(config.data.train_split, a) for a in train_alphabets}
+  trained |= {(input_pipeline.EXTRA_TRAIN_SPLIT, a) for a in extra}
+  held_out = [("eval.alphabets", e.split, eval_alphabets)]
   if v.enabled:
     _check_clean_split(v.split, val_alphabets, e.split, eval_alphabets)
+    held_out.insert(0, ("validation.alphabets", v.split, val_alphabets))
+  _check_unseen(trained, extra, held_out)
   eval_drawers = _check_drawers(config, "eval.drawers", 2)
   total = sum(ALPHABET_SIZES[a] for a in eval_alphabets)
   for n in e.ways:
@@ -226,6 +235,16 @@ def _check_clean_split(val_split: str, val_alphabets, eval_split: str, eval_alph
       "validation.alphabets",
       f"{lake} are alphabets of Lake's 20 official runs; validate on others (defaults.VALIDATION_ALPHABETS)",
     )
+
+
+def _check_unseen(trained: set, extra: tuple, held_out: list) -> None:
+  """Refuses training alphabets (a set of (split, alphabet)) that are also validation or test
+  alphabets (`held_out`: (key, split, alphabets) each) or alphabets of Lake's 20 runs."""
+  for where, split, alphabets in [*held_out, ("Lake's 20 official runs", "evaluation", defaults.TEST_ALPHABETS)]:
+    shared = sorted(a for a in alphabets if (split, a) in trained)
+    if shared:
+      key = "data.extra_train_alphabets" if set(shared) <= set(extra) else "data.train_alphabets"
+      _fail(key, f"{shared} are also alphabets of {where}; train on other alphabets")
 
 
 def unknown_override(argv: list[str]) -> str | None:

@@ -45,6 +45,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.train_split = "background"
   c.data.train_alphabets = config_dict.placeholder(tuple)  # None: every alphabet of the split.
   c.data.train_drawers = tuple(range(1, 13))
+  # Alphabets of the evaluation split trained on as well (same drawers); the config check refuses
+  # validation, test and Lake's alphabets here.
+  c.data.extra_train_alphabets = ()
 
   c.model = ml_collections.ConfigDict()
   c.model.image_size = 105

@@ -30,20 +30,26 @@ from siamese_jax.omniglot import loader
 
 # --- characters ----------------------------------------------------------------------------------
 
+EXTRA_TRAIN_SPLIT = "evaluation"  # the split `data.extra_train_alphabets` come from
+
 
 def training_characters(
   data: ml_collections.ConfigDict, image_size: int, class_rotations: bool, class_mirrors: bool = False
 ):
-  """The training characters at the model's input size, with their rotations and (then) their
+  """The training characters at the model's input size (`data.train_split`'s alphabets, then
+  `data.extra_train_alphabets` of the evaluation split), with their rotations and (then) their
   mirror images as new characters if asked."""
-  chars = loader.load_characters(
-    data.train_split,
-    alphabets=data.train_alphabets,
+  load = lambda split, alphabets: loader.load_characters(  # noqa: E731
+    split,
+    alphabets=alphabets,
     drawers=data.train_drawers,
     image_size=image_size,
     data_dir=data.data_dir,
     manual_dir=data.manual_dir,
   )
+  chars = load(data.train_split, data.train_alphabets)
+  if data.get("extra_train_alphabets"):
+    chars = loader.concatenate([chars, load(EXTRA_TRAIN_SPLIT, data.extra_train_alphabets)])
   chars = augment.with_rotated_classes(chars) if class_rotations else chars
   return augment.with_mirrored_classes(chars) if class_mirrors else chars
 

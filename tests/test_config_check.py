@@ -23,6 +23,21 @@ from siamese_jax import config_check
     ("data.train_drawers", (1, 25), "config.data.train_drawers: drawers must be distinct integers in 1..20"),
     ("validation.alphabets", None, "config.validation.alphabets: ['Atlantean', 'Ge_ez', "),  # every eval alphabet
     ("validation.alphabets", ("Keble", "Tengwar"), "config.validation.alphabets: ['Tengwar'] are also test alphabets"),
+    (
+      "data.extra_train_alphabets",
+      ("Latin",),
+      "config.data.extra_train_alphabets: ['Latin'] not in split 'evaluation'",
+    ),
+    (
+      "data.extra_train_alphabets",
+      ("Keble",),
+      "config.data.extra_train_alphabets: ['Keble'] are also alphabets of valid",
+    ),
+    (
+      "data.extra_train_alphabets",
+      ("Tengwar",),
+      "config.data.extra_train_alphabets: ['Tengwar'] are also alphabets of eval",
+    ),
   ],
 )
 def test_config_errors_name_the_key(key, value, match):

@@ -50,6 +50,21 @@ def test_group_by_character(tiny_omniglot):
     loader.load_characters("background", alphabets=["Tengwar"], data_dir=data_dir)
 
 
+def test_training_characters_join_evaluation_alphabets(tiny_omniglot):
+  from configs import koch
+  from siamese_jax import input_pipeline
+
+  data = koch.get_config("cpu").data
+  data.data_dir, data.manual_dir = tiny_omniglot[1], tiny_omniglot[0]
+  plain = input_pipeline.training_characters(data, 32, class_rotations=False)
+  data.extra_train_alphabets = ("Angelic",)
+  chars = input_pipeline.training_characters(data, 32, class_rotations=True)
+  assert chars.images.shape == (4 * (plain.num_characters + 3), 20, 32, 32, 1)
+  assert sorted(chars.alphabet_names) == ["Angelic", "Greek", "Latin"]
+  assert len(set(chars.labels.tolist())) == len(chars.labels)  # background and evaluation numbers differ
+  np.testing.assert_array_equal(chars.images[: plain.num_characters], plain.images)
+
+
 def _prepare_error(manual_dir, tmp_path):
   with pytest.raises(OmniglotDataError) as e:
     loader.prepare(str(tmp_path / "tfds"), manual_dir)

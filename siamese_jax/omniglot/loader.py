@@ -134,6 +134,21 @@ def group_by_character(
   return CharacterArray(images=images, labels=labels, alphabets=alph, drawers=drawers)
 
 
+def concatenate(parts: Sequence[CharacterArray]) -> CharacterArray:
+  """The characters of several CharacterArrays [C_i, D, ...] (same drawers) as one [sum C_i, D, ...]."""
+  if any(not np.array_equal(p.drawers, parts[0].drawers) for p in parts):
+    raise OmniglotDataError("cannot join characters drawn by different drawers")
+  labels = np.concatenate([p.labels for p in parts])
+  if len(np.unique(labels)) != len(labels):
+    raise OmniglotDataError("the same character appears in two of the sets joined")
+  return CharacterArray(
+    images=np.concatenate([p.images for p in parts]),
+    labels=labels,
+    alphabets=np.concatenate([p.alphabets for p in parts]),
+    drawers=parts[0].drawers,
+  )
+
+
 def resize_images(images: np.ndarray, size: int, chunk: int = 2048) -> np.ndarray:
   """Resizes uint8 [..., H, W, 1] images to [..., size, size, 1] (antialiased)."""
   if images.shape[-2] == size:

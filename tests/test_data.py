@@ -56,6 +56,7 @@ def test_training_characters_join_evaluation_alphabets(tiny_omniglot):
 
   data = koch.get_config("cpu").data
   data.data_dir, data.manual_dir = tiny_omniglot[1], tiny_omniglot[0]
+  data.extra_train_alphabets = ()
   plain = input_pipeline.training_characters(data, 32, class_rotations=False)
   data.extra_train_alphabets = ("Angelic",)
   chars = input_pipeline.training_characters(data, 32, class_rotations=True)

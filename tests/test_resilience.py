@@ -77,6 +77,8 @@ def cpu_path_config(tiny_omniglot):
   cfg.train.hard_negatives = 0.5
   cfg.augment.class_rotations = True
   cfg.model.norm_groups = 4
+  cfg.data.extra_train_alphabets = koch.VALIDATION_ALPHABETS[0::2]
+  cfg.validation.alphabets = koch.VALIDATION_ALPHABETS[1::2]
   return cfg
 
 

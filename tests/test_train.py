@@ -13,7 +13,7 @@ import pytest
 
 from configs import koch
 from siamese_jax import augment, input_pipeline, losses, model, oneshot, train, workdir
-from siamese_jax.omniglot.constants import ALPHABETS
+from siamese_jax.omniglot.constants import ALPHABET_SIZES, ALPHABETS
 
 
 def tiny_config(tiny_omniglot, preset="smoke"):
@@ -111,7 +111,8 @@ def test_training_never_sees_validation_or_test_alphabets(real_omniglot):
     cfg.data.data_dir = data_dir
     chars = input_pipeline.training_characters(cfg.data, cfg.model.image_size, cfg.augment.class_rotations)
     assert cfg.data.train_drawers == tuple(chars.drawers)
-    assert len(chars.labels) == 964 * (4 if preset == "cpu" else 1)  # cpu: every character and 3 rotations
+    extra = cfg.data.extra_train_alphabets  # cpu: five validation alphabets, the other five validate
+    assert len(chars.labels) == (964 + sum(ALPHABET_SIZES[a] for a in extra)) * (4 if preset == "cpu" else 1)
     cfg.train.fixed_pairs = min(cfg.train.fixed_pairs, 5000)
     data = train.make_data(cfg, chars)
     draw = jax.jit(lambda k, cfg=cfg, data=data: batch_characters(cfg, data, k))
@@ -123,7 +124,7 @@ def test_training_never_sees_validation_or_test_alphabets(real_omniglot):
     names = {ALPHABETS[int(chars.alphabets[c])] for c in seen}
     held_out = input_pipeline.held_out_characters(cfg.validation, cfg.data, cfg.model.image_size)
     assert originals.isdisjoint(held_out.labels.tolist())
-    assert names <= set(chars.alphabet_names) and len(names) == 30
+    assert names <= set(chars.alphabet_names) and len(names) == 30 + len(extra)
     assert names.isdisjoint(cfg.validation.alphabets) and names.isdisjoint(koch.TEST_ALPHABETS)
 
 

@@ -39,14 +39,17 @@ def training_characters(
   """The training characters at the model's input size (`data.train_split`'s alphabets, then
   `data.extra_train_alphabets` of the evaluation split), with their rotations and (then) their
   mirror images as new characters if asked."""
-  load = lambda split, alphabets: loader.load_characters(  # noqa: E731
-    split,
-    alphabets=alphabets,
-    drawers=data.train_drawers,
-    image_size=image_size,
-    data_dir=data.data_dir,
-    manual_dir=data.manual_dir,
-  )
+
+  def load(split, alphabets):
+    return loader.load_characters(
+      split,
+      alphabets=alphabets,
+      drawers=data.train_drawers,
+      image_size=image_size,
+      data_dir=data.data_dir,
+      manual_dir=data.manual_dir,
+    )
+
   chars = load(data.train_split, data.train_alphabets)
   if data.get("extra_train_alphabets"):
     chars = loader.concatenate([chars, load(EXTRA_TRAIN_SPLIT, data.extra_train_alphabets)])

@@ -193,13 +193,11 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   # Evaluation.
   e = config.eval
   eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")
-  trained = {(config.data.train_split, a) for a in train_alphabets}
-  trained |= {(input_pipeline.EXTRA_TRAIN_SPLIT, a) for a in extra}
   held_out = [("eval.alphabets", e.split, eval_alphabets)]
   if v.enabled:
     _check_clean_split(v.split, val_alphabets, e.split, eval_alphabets)
     held_out.insert(0, ("validation.alphabets", v.split, val_alphabets))
-  _check_unseen(trained, extra, held_out)
+  _check_unseen((config.data.train_split, train_alphabets), (input_pipeline.EXTRA_TRAIN_SPLIT, extra), held_out)
   eval_drawers = _check_drawers(config, "eval.drawers", 2)
   total = sum(ALPHABET_SIZES[a] for a in eval_alphabets)
   for n in e.ways:
@@ -223,13 +221,18 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _fail("eval.matlab_verification", f"must be (batches, pairs), got {e.matlab_verification}")
 
 
+def _shared(split_a: str, alphabets_a, split_b: str, alphabets_b) -> list[str]:
+  """The alphabets, sorted, that two selections (a split and alphabets of it) have in common."""
+  return sorted(set(alphabets_a) & set(alphabets_b)) if split_a == split_b else []
+
+
 def _check_clean_split(val_split: str, val_alphabets, eval_split: str, eval_alphabets) -> None:
   """Refuses validation alphabets that are also test alphabets or alphabets of Lake's 20 runs:
   every choice made on validation would then be made on the test set."""
-  shared = sorted(set(val_alphabets) & set(eval_alphabets)) if val_split == eval_split else []
+  shared = _shared(val_split, val_alphabets, eval_split, eval_alphabets)
   if shared:
     _fail("validation.alphabets", f"{shared} are also test alphabets (eval.alphabets); validate on other alphabets")
-  lake = sorted(set(val_alphabets) & set(defaults.TEST_ALPHABETS)) if val_split == "evaluation" else []
+  lake = _shared(val_split, val_alphabets, "evaluation", defaults.TEST_ALPHABETS)
   if lake:
     _fail(
       "validation.alphabets",
@@ -237,13 +240,13 @@ def _check_clean_split(val_split: str, val_alphabets, eval_split: str, eval_alph
     )
 
 
-def _check_unseen(trained: set, extra: tuple, held_out: list) -> None:
-  """Refuses training alphabets (a set of (split, alphabet)) that are also validation or test
-  alphabets (`held_out`: (key, split, alphabets) each) or alphabets of Lake's 20 runs."""
+def _check_unseen(train: tuple, extra: tuple, held_out: list) -> None:
+  """Refuses training alphabets (`train`, `extra`: (split, alphabets) each) that are also validation
+  or test alphabets (`held_out`: (key, split, alphabets) each) or alphabets of Lake's 20 runs."""
   for where, split, alphabets in [*held_out, ("Lake's 20 official runs", "evaluation", defaults.TEST_ALPHABETS)]:
-    shared = sorted(a for a in alphabets if (split, a) in trained)
+    shared = sorted({*_shared(*train, split, alphabets), *_shared(*extra, split, alphabets)})
     if shared:
-      key = "data.extra_train_alphabets" if set(shared) <= set(extra) else "data.train_alphabets"
+      key = "data.extra_train_alphabets" if set(shared) <= set(extra[1]) else "data.train_alphabets"
       _fail(key, f"{shared} are also alphabets of {where}; train on other alphabets")
 
 

@@ -77,8 +77,9 @@ def cpu_path_config(tiny_omniglot):
   cfg.train.hard_negatives = 0.5
   cfg.augment.class_rotations = True
   cfg.model.norm_groups = 4
-  cfg.data.extra_train_alphabets = koch.VALIDATION_ALPHABETS[0::2]
-  cfg.validation.alphabets = koch.VALIDATION_ALPHABETS[1::2]
+  cpu = koch.get_config("cpu")  # its split of the validation alphabets: five trained on, five validating
+  cfg.data.extra_train_alphabets = cpu.data.extra_train_alphabets
+  cfg.validation.alphabets = cpu.validation.alphabets
   return cfg
 
 

@@ -130,6 +130,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     "train.patience",
     "train.distortions_per_pair",
     "train.momentum_epochs",
+    "train.weight_decay",
   ):
     _positive(config, key, allow_zero=True)
   for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2", "train.ema_decay"):
@@ -138,6 +139,8 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   layers = len(m.features) + 2  # convs, embed, head (lr_scales: koch_sgd only)
   if t.optimizer == "koch_sgd" and t.get("lr_scales") and len(t.lr_scales) != layers:
     _fail("train.lr_scales", f"needs one value per layer ({layers}: conv..., embed, head), got {len(t.lr_scales)}")
+  if t.optimizer != "adam" and t.weight_decay:
+    _fail("train.weight_decay", f"is Adam's decoupled decay; {t.optimizer} takes train.l2, got {t.weight_decay}")
   if t.get("lr_scales"):
     _positive(config, "train.lr_scales")
   if t.lr_decay > 1:

@@ -99,6 +99,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.lr_schedule = "constant"  # Adam only: "constant" or "cosine" (to 0 over all epochs).
   c.train.b1 = 0.9  # Adam only.
   c.train.b2 = 0.99
+  c.train.weight_decay = 0.0  # Adam only: decoupled weight decay (AdamW) on the weights, not biases or gains.
   # Evaluate an exponential moving average of the parameters, this decay per step (0: off); the
   # raw parameters' validation is logged beside it (val_one_shot_raw).
   c.train.ema_decay = 0.0

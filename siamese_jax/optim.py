@@ -59,10 +59,19 @@ def adam_schedule(train: ml_collections.ConfigDict, steps_per_epoch: int):
   return LR_SCHEDULES[train.lr_schedule](train.learning_rate, steps_per_epoch * train.max_epochs)
 
 
+def decay_mask(params):
+  """True at the weights ("w" leaves: conv kernels and dense matrices), False at biases and norm gains."""
+  return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) == "w", params)
+
+
 def adam(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:
-  """optax.adam with `adam_schedule` (the seed MATLAB example)."""
-  del params
-  return optax.adam(adam_schedule(train, steps_per_epoch), b1=train.b1, b2=train.b2)
+  """optax.adam with `adam_schedule` (the seed MATLAB example); with `train.weight_decay` = wd > 0,
+  optax.adamw: each step also subtracts learning rate x wd x w from the weights (`decay_mask`)."""
+  lr = adam_schedule(train, steps_per_epoch)
+  wd = train.get("weight_decay", 0.0)
+  if not wd:
+    return optax.adam(lr, b1=train.b1, b2=train.b2)
+  return optax.adamw(lr, b1=train.b1, b2=train.b2, weight_decay=wd, mask=decay_mask(params))
 
 
 def koch_sgd(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> optax.GradientTransformation:

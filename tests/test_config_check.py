@@ -18,6 +18,7 @@ from siamese_jax import config_check
     ("eval.ways", (2, 700), "config.eval.ways: N=700"),
     ("eval.tta_copies", 0, "config.eval.tta_copies: must be an integer >= 1"),
     ("model.members", 0, "config.model.members: must be > 0"),
+    ("train.weight_decay", 0.05, "config.train.weight_decay: is Adam's decoupled decay; koch_sgd takes train.l2"),
     ("train.optimizer", "rmsprop", "config.train.optimizer: 'rmsprop'"),
     ("model.conv_impl", "cudnn", "config.model.conv_impl: 'cudnn'; choose from ['auto', 'xla'"),
     ("data.train_drawers", (1, 25), "config.data.train_drawers: drawers must be distinct integers in 1..20"),

@@ -83,3 +83,20 @@ def test_adam_cosine_schedule():
   np.testing.assert_allclose([lr(0), lr(50), lr(100)], [1e-3, 5e-4, 0.0], atol=1e-9)
   train.lr_schedule = "constant"
   assert lr(100) == 1e-3
+
+
+def test_adam_weight_decay_shrinks_weights_only():
+  params = {"conv0": {"w": jnp.ones((2, 2)), "b": jnp.ones(2), "g": jnp.ones((1, 2))}, "head": {"w": jnp.ones(2)}}
+  train = ml_collections.ConfigDict(
+    dict(optimizer="adam", learning_rate=0.1, lr_schedule="constant", max_epochs=1, b1=0.9, b2=0.999)
+  )
+  zero = jax.tree_util.tree_map(jnp.zeros_like, params)
+  for wd, w_after in ((0.0, 1.0), (0.5, 1.0 - 0.1 * 0.5)):
+    train.weight_decay = wd
+    tx = optim.make_optimizer(train, params, 10)
+    updates, _ = tx.update(zero, tx.init(params), params)
+    new = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(new["conv0"]["w"], w_after, rtol=1e-6)
+    np.testing.assert_allclose(new["head"]["w"], w_after, rtol=1e-6)
+    np.testing.assert_allclose(new["conv0"]["b"], 1.0)
+    np.testing.assert_allclose(new["conv0"]["g"], 1.0)

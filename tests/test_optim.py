@@ -1,4 +1,4 @@
-"""Koch's layer-wise SGD: each layer's learning rate, momentum ramp and L2 follow the formula."""
+"""The optimisers: Koch's layer-wise SGD follows its formula; Adam's decoupled decay touches weights only."""
 
 import jax
 import jax.numpy as jnp

@@ -74,7 +74,8 @@ def cpu(c):
   c.train.b2 = 0.999
   c.train.steps_per_epoch = 500
   c.train.max_epochs = 25  # 12,500 steps; about 31 min alone on a 2-core AMD EPYC (docs/results.md)
-  # 15,000 steps: validation with TTA +0.61 +- 0.41 over 3 seeds against a spread of 0.76, a tie.
+  # 15,000 steps: validation with TTA +0.61 +- 0.41 over 3 seeds against a spread of 0.76, a tie;
+  # 20,000 steps: +0.24 +- 0.27, a tie.
   c.train.patience = 0  # the best epoch's parameters are evaluated all the same.
   c.train.log_every = 100
   # Test-time augmentation: validation +7.50 +- 0.84 over 3 seeds before hard negatives, +2.70 +- 1.04 with them.

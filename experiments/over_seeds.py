@@ -16,10 +16,10 @@ def sd(xs) -> float:
   return float(np.std(xs, ddof=1)) if len(xs) > 1 else float("nan")
 
 
-def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | None = None):
+def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | None = None, drawers=None):
   """(config, params, validation characters, the model's plain scorer) of a trained workdir, its
   validation set to `num_tasks` tasks (the same tasks for every workdir, whatever it trained with)
-  on `alphabets` drawn with `task_seed` (None: those it trained with). A config without
+  on `alphabets` and `drawers` drawn with `task_seed` (None: those it trained with). A config without
   `data.manual_dir` reads Omniglot from $OMNIGLOT_DIR."""
   from siamese_jax import input_pipeline, oneshot, workdir  # pylint: disable=g-import-not-at-top
 
@@ -33,6 +33,8 @@ def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | No
     config.validation.alphabets = tuple(alphabets)
   if task_seed is not None:
     config.validation.seed = task_seed
+  if drawers:
+    config.validation.drawers = tuple(int(d) for d in drawers)
   params = workdir.load_params(wd, config.model)
   chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
   return config, params, chars, oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)

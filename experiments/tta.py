@@ -14,6 +14,11 @@ alphabet or Lake run is read.
   python experiments/tta.py --workdirs=... --copies=16 --strengths=2 --temperatures=inf,0,3,5
   python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --elastic=0,0.5,1 --elastic_grids=3,5
   python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --alphabets=Avesta,ULOG --task_seed=2
+  python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --drawers=1-20 --lake_runs=2000 --task_seed=3
+
+With `--lake_runs=R`, the score is instead the accuracy on R fresh runs in Lake's format (one alphabet,
+20 characters, one drawer's images the support and another's the queries; `evaluate.fresh_lake_runs`)
+drawn from the validation alphabets and `--drawers` with `--task_seed`: the test's format on validation.
 """
 
 from __future__ import annotations
@@ -52,6 +57,17 @@ def pooled_pair(pair, copies: int, temperature: float):
   return tta_pair
 
 
+def drawer_list(spec: list[str] | None) -> list[int] | None:
+  """Drawer numbers from flag items such as ["13", "14"] or ["1-20"]; None stays None."""
+  if not spec:
+    return None
+  out = []
+  for item in spec:
+    lo, _, hi = item.partition("-")
+    out.extend(range(int(lo), int(hi or lo) + 1))
+  return out
+
+
 def main(_):
   f = flags.FLAGS
   from siamese_jax import augment, oneshot, train  # pylint: disable=g-import-not-at-top
@@ -66,19 +82,27 @@ def main(_):
     if int(c) > 1 or (s == f.strengths[0] and t == f.temperatures[0] and e == f.elastic[0] and g == f.elastic_grids[0])
     if float(e) > 0 or g == f.elastic_grids[0]
   ]
+  from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top
+
   acc = {v: [] for v in variants}
+  drawers = drawer_list(f.drawers)
   for wd in f.workdirs:
-    config, params, chars, base = over_seeds.load_validation(wd, f.num_tasks, f.alphabets, f.task_seed)
+    config, params, chars, base = over_seeds.load_validation(wd, f.num_tasks, f.alphabets, f.task_seed, drawers)
     for v in variants:
       c, s, t, e, g = v
       scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), f.tta_seed, e, g)
       if c > 1 and t != math.inf:
         scorer = dataclasses.replace(scorer, pair=pooled_pair(base.pair, c, t))
-      m = train.validation_metrics(config, params, chars, scorer)
+      if f.lake_runs:
+        r = evaluate.fresh_lake_runs(scorer, chars, f.lake_runs, config.validation.seed, config.eval.batch_size)
+        m = {"val_one_shot": r["accuracy"]}
+        detail = f"[{r['ci95_runs'][0]:.2f}, {r['ci95_runs'][1]:.2f}] over {r['num_runs']} Lake-format runs"
+      else:
+        m = train.validation_metrics(config, params, chars, scorer)
+        detail = f"verification {m['val_verification']:.2f}"
       acc[v].append(m["val_one_shot"])
       print(
-        f"{wd}  copies {c} strength {s} temperature {t} elastic {e} grid {g}: val {m['val_one_shot']:.2f}"
-        f"  verification {m['val_verification']:.2f}",
+        f"{wd}  copies {c} strength {s} temperature {t} elastic {e} grid {g}: val {m['val_one_shot']:.2f}  {detail}",
         flush=True,
       )
   ref = {v: acc[variants[0]] for v in variants}
@@ -97,4 +121,6 @@ if __name__ == "__main__":  # flags defined here, so that tests can import this 
   flags.DEFINE_integer("num_tasks", 2000, "Validation tasks (the same for every workdir, whatever it trained with).")
   flags.DEFINE_list("alphabets", None, "Validation alphabets to score on (default: each workdir's own).")
   flags.DEFINE_integer("task_seed", None, "Seed of the validation tasks (default: each workdir's validation.seed).")
+  flags.DEFINE_list("drawers", None, "Validation drawers, e.g. 13,14 or 1-20 (default: each workdir's own).")
+  flags.DEFINE_integer("lake_runs", 0, "Score this many fresh Lake-format runs instead of the validation's tasks.")
   app.run(main)

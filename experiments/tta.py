@@ -70,7 +70,7 @@ def drawer_list(spec: list[str] | None) -> list[int] | None:
 
 def main(_):
   f = flags.FLAGS
-  from siamese_jax import augment, oneshot, train  # pylint: disable=g-import-not-at-top
+  from siamese_jax import augment, evaluate, oneshot, train  # pylint: disable=g-import-not-at-top
 
   variants = [
     (int(c), float(s), float(t), float(e), int(g))
@@ -82,8 +82,6 @@ def main(_):
     if int(c) > 1 or (s == f.strengths[0] and t == f.temperatures[0] and e == f.elastic[0] and g == f.elastic_grids[0])
     if float(e) > 0 or g == f.elastic_grids[0]
   ]
-  from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top
-
   acc = {v: [] for v in variants}
   drawers = drawer_list(f.drawers)
   for wd in f.workdirs:

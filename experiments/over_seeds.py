@@ -34,7 +34,7 @@ def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | No
   if task_seed is not None:
     config.validation.seed = task_seed
   if drawers:
-    config.validation.drawers = tuple(int(d) for d in drawers)
+    config.validation.drawers = tuple(drawers)
   params = workdir.load_params(wd, config.model)
   chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
   return config, params, chars, oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)

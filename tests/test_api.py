@@ -193,11 +193,8 @@ def test_learning_curves_script_tables_every_epoch(smoke_workdir, tmp_path):
 
 
 def test_tta_script_reads_drawer_ranges():
-  import importlib.util
+  from experiments import tta
 
-  spec = importlib.util.spec_from_file_location("tta", os.path.join(ROOT, "experiments", "tta.py"))
-  tta = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(tta)
   assert tta.drawer_list(["1-20"]) == list(range(1, 21))
   assert tta.drawer_list(["13", "15-16"]) == [13, 15, 16]
   assert tta.drawer_list(None) is None

@@ -49,9 +49,9 @@ class Siamese:
 
   def __post_init__(self):
     plain = oneshot.model_scorer(self.params, self.config.model.dtype, self.config.model.conv_impl)
-    e = self.config.get("eval", ml_collections.ConfigDict())
+    e = self.config.eval
     self.scorer = oneshot.tta_from_config(plain, self.config.augment, e) if self.tta else plain
-    configured_copies = max(int(e.get("tta_copies", 1)), 1)
+    configured_copies = max(int(e.tta_copies), 1)
     # versions of each image that similarity and one_shot average over
     self.tta_copies = configured_copies if self.tta else 1
     # whether this scorer is the one `--mode=eval` scored (and fitted eval.json's threshold for)
@@ -65,8 +65,7 @@ class Siamese:
     return int(self.config.model.image_size)
 
   def embed(self, images) -> np.ndarray:
-    """Embeddings [B, E] of a list (or batch) of images (each image once, no test-time augmentation;
-    an ensemble's members side by side, [B, members * E])."""
+    """Embeddings [B, E] of a list (or batch) of images (each image once, no test-time augmentation)."""
     return np.asarray(self._encode(self.params, jnp.asarray(prepare_images(images, self.image_size))))
 
   def _scored(self, images) -> np.ndarray:

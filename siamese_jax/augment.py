@@ -70,20 +70,11 @@ def matrix(a: Affine) -> jax.Array:
   return rot @ shear @ scale
 
 
-def sample_fields(key: jax.Array, shape, size: int, std: float, grid: int) -> jax.Array:
-  """Smooth random displacement fields [*shape, size, size, 2] in pixels, (row, column): independent
-  normal offsets of standard deviation `std` on a grid x grid lattice over the image, bilinearly
-  interpolated between its nodes (an elastic distortion, as of a drawer's hand)."""
-  coarse = std * jax.random.normal(key, (*shape, grid, grid, 2))
-  return jax.image.resize(coarse, (*shape, size, size, 2), "linear")
-
-
-def warp(image: jax.Array, a: Affine, cval: float | None = None, field: jax.Array | None = None) -> jax.Array:
+def warp(image: jax.Array, a: Affine, cval: float | None = None) -> jax.Array:
   """Applies one distortion to an image [H, W, C] (bilinear); same shape and dtype.
 
   An output pixel at p (x = column, y = row) takes the input at
-  A^-1 (p - centre - t) + centre, plus field[p] when a displacement field [H, W, 2]
-  ((row, column) pixels) is given. Outside the image: `cval` (default: 255 for
+  A^-1 (p - centre - t) + centre. Outside the image: `cval` (default: 255 for
   uint8 paper-white images, 0 for float ink images).
   """
   h, w = image.shape[:2]
@@ -95,8 +86,6 @@ def warp(image: jax.Array, a: Affine, cval: float | None = None, field: jax.Arra
   inv = jnp.linalg.inv(matrix(a))
   in_xy = inv @ (out_xy - centre[:, None] - jnp.stack([a.t_x, a.t_y])[:, None]) + centre[:, None]
   coords = [in_xy[1].reshape(h, w), in_xy[0].reshape(h, w)]  # (row, col)
-  if field is not None:
-    coords = [coords[0] + field[..., 0], coords[1] + field[..., 1]]
   x = image.astype(jnp.float32)
   out = jnp.stack(
     [
@@ -122,8 +111,6 @@ def distort_batch(key: jax.Array, images: jax.Array, ranges) -> jax.Array:
 
 ROTATED_LABEL_OFFSET = 10000  # label of a character's copy rotated by k * 90 degrees: label + k * this
 ROTATIONS = 4
-# label // ROTATED_LABEL_OFFSET, the class variant: k in 0..3 rotated by k * 90 degrees, k + 4 also mirrored.
-CLASS_VARIANTS = 2 * ROTATIONS
 
 
 def with_rotated_classes(chars):
@@ -143,23 +130,4 @@ def with_rotated_classes(chars):
     images=np.ascontiguousarray(np.concatenate(rotated)),
     labels=np.concatenate([chars.labels + ROTATED_LABEL_OFFSET * k for k in range(ROTATIONS)]),
     alphabets=np.tile(chars.alphabets, ROTATIONS),
-  )
-
-
-def with_mirrored_classes(chars):
-  """Adds each character's left-right mirror image as a new character (C -> 2C characters).
-
-  Applied after `with_rotated_classes` it mirrors the rotated copies too (4C -> 8C); a mirror's
-  label is its original's plus ROTATED_LABEL_OFFSET * ROTATIONS (class variant k + 4). Done once
-  on the host.
-  """
-  import dataclasses  # pylint: disable=g-import-not-at-top
-
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  return dataclasses.replace(
-    chars,
-    images=np.ascontiguousarray(np.concatenate([chars.images, chars.images[:, :, :, ::-1]])),
-    labels=np.concatenate([chars.labels, chars.labels + ROTATED_LABEL_OFFSET * ROTATIONS]),
-    alphabets=np.tile(chars.alphabets, 2),
   )

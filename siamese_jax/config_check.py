@@ -6,6 +6,7 @@ Valid names of every choice come from the registry beside its implementation
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import ml_collections
@@ -48,8 +49,8 @@ def _as_tuple(v) -> tuple:
 def _positive(config, key: str, allow_zero: bool = False):
   v = _get(config, key)
   for x in _as_tuple(v):
-    if not isinstance(x, (int, float)) or x < 0 or (x == 0 and not allow_zero):
-      _fail(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
+    if not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0 or (x == 0 and not allow_zero):
+      _fail(key, f"must be a finite number {'>= 0' if allow_zero else '> 0'}, got {v!r}")
 
 
 def _get(config, key: str) -> Any:
@@ -88,13 +89,26 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if unknown:
     raise ConfigError(f"config.{unknown[0]}: unknown key (a typo?)")
 
-  # The registries (imported here: `unknown_override` runs before jax is set up).
-  from siamese_jax import convs, evaluate, input_pipeline, model, oneshot, optim  # pylint: disable=g-import-not-at-top
+  _check_model(config)
+  global_batch, batch_key = _check_train(config)
+  if global_batch % num_devices:
+    _fail(
+      batch_key, f"global batch of {global_batch} images or pairs does not divide evenly across {num_devices} devices"
+    )
+  val_alphabets = _check_validation(config)
+  _check_eval(config, val_alphabets)
+
+
+# The registries are imported inside the section checks: `unknown_override` runs before jax is set up.
+
+
+def _check_model(config) -> None:
+  from siamese_jax import convs, model  # pylint: disable=g-import-not-at-top
 
   m = config.model
   if len(m.features) != len(m.kernel_sizes):
     _fail("model.kernel_sizes", f"has {len(m.kernel_sizes)} entries, model.features {len(m.features)}")
-  for key in ("model.image_size", "model.features", "model.kernel_sizes", "model.embed_dim", "model.members"):
+  for key in ("model.image_size", "model.features", "model.kernel_sizes", "model.embed_dim"):
     _positive(config, key)
   try:
     model.feature_size(m.image_size, m.kernel_sizes)
@@ -103,13 +117,15 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _choice(config, "model.init", model.INITS)
   if m.norm_groups < 0 or any(f % m.norm_groups for f in m.features if m.norm_groups):
     _fail("model.norm_groups", f"must be 0 or divide every conv width {tuple(m.features)}, got {m.norm_groups}")
-  if not isinstance(m.members, int):
-    _fail("model.members", f"must be a whole number of models, got {m.members!r}")
   _choice(config, "model.dtype", model.DTYPES)
   _choice(config, "model.conv_impl", ("auto", *convs.CONV_IMPLS))
 
-  # Training.
-  t = config.train
+
+def _check_train(config) -> tuple[int, str]:
+  """Checks the train and data sections; returns (global batch, the key that sets it)."""
+  from siamese_jax import input_pipeline, optim  # pylint: disable=g-import-not-at-top
+
+  m, t = config.model, config.train
   _choice(config, "train.optimizer", optim.OPTIMIZERS)
   _choice(config, "train.lr_schedule", optim.LR_SCHEDULES)
   _choice(config, "train.pair_mode", input_pipeline.PAIR_MODES)
@@ -133,15 +149,15 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     "train.weight_decay",
   ):
     _positive(config, key, allow_zero=True)
-  for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2", "train.ema_decay"):
+  for key in ("train.momentum", "train.momentum_start", "train.b1", "train.b2"):
     if any(not 0 <= x < 1 for x in _as_tuple(_get(config, key))):
       _fail(key, f"must be in [0, 1), got {_get(config, key)!r}")
   layers = len(m.features) + 2  # convs, embed, head (lr_scales: koch_sgd only)
-  if t.optimizer == "koch_sgd" and t.get("lr_scales") and len(t.lr_scales) != layers:
+  if t.optimizer == "koch_sgd" and t.lr_scales and len(t.lr_scales) != layers:
     _fail("train.lr_scales", f"needs one value per layer ({layers}: conv..., embed, head), got {len(t.lr_scales)}")
   if t.optimizer != "adam" and t.weight_decay:
     _fail("train.weight_decay", f"is Adam's decoupled decay; {t.optimizer} takes train.l2, got {t.weight_decay}")
-  if t.get("lr_scales"):
+  if t.lr_scales:
     _positive(config, "train.lr_scales")
   if t.lr_decay > 1:
     _fail("train.lr_decay", f"must be in (0, 1], got {t.lr_decay}")
@@ -150,7 +166,7 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 
   # Data and the training split.
   train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
-  extra = tuple(config.data.get("extra_train_alphabets") or ())
+  extra = tuple(config.data.extra_train_alphabets)
   bad = [a for a in extra if a not in SPLIT_ALPHABETS[input_pipeline.EXTRA_TRAIN_SPLIT]]
   if bad:
     _fail("data.extra_train_alphabets", f"{bad} not in split {input_pipeline.EXTRA_TRAIN_SPLIT!r}")
@@ -173,14 +189,17 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _fail("train.hard_negatives", "weighs the different pairs of train.pair_mode=all_pairs only")
   else:
     global_batch, batch_key = t.batch_size, "train.batch_size"
-  if global_batch % num_devices:
-    _fail(
-      batch_key, f"global batch of {global_batch} images or pairs does not divide evenly across {num_devices} devices"
-    )
+  return global_batch, batch_key
 
-  # Validation.
+
+def _check_validation(config) -> tuple[str, ...]:
+  """Checks the validation section; returns its alphabets (empty when validation is off)."""
+  from siamese_jax import selection  # pylint: disable=g-import-not-at-top
+
   v = config.validation
+  val_alphabets = ()
   if v.enabled:
+    _choice(config, "validation.protocol", selection.PROTOCOLS)
     val_alphabets = _check_alphabets(config, "validation.alphabets", "validation.split")
     _check_drawers(config, "validation.drawers", 2)
     largest = max(ALPHABET_SIZES[a] for a in val_alphabets)
@@ -191,10 +210,19 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         f" characters; the largest validation alphabet has {largest}",
       )
     _positive(config, "validation.num_tasks")
+    _positive(config, "validation.lake_runs")
     _positive(config, "validation.verification_pairs")
+    if v.protocol == "lake_runs" and largest < 20:
+      _fail("validation.alphabets", f"Lake-format runs need an alphabet of 20 characters; the largest has {largest}")
+  return val_alphabets
 
-  # Evaluation.
-  e = config.eval
+
+def _check_eval(config, val_alphabets) -> None:
+  from siamese_jax import evaluate, input_pipeline, oneshot  # pylint: disable=g-import-not-at-top
+
+  e, v = config.eval, config.validation
+  train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
+  extra = tuple(config.data.extra_train_alphabets)
   eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")
   held_out = [("eval.alphabets", e.split, eval_alphabets)]
   if v.enabled:
@@ -215,9 +243,6 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if not isinstance(e.tta_copies, int) or e.tta_copies < 1:
     _fail("eval.tta_copies", f"must be an integer >= 1 (1: no test-time augmentation), got {e.tta_copies!r}")
   _positive(config, "eval.tta_strength", allow_zero=True)
-  _positive(config, "eval.tta_elastic", allow_zero=True)
-  if not isinstance(e.tta_elastic_grid, int) or e.tta_elastic_grid < 2:
-    _fail("eval.tta_elastic_grid", f"must be an integer >= 2 (nodes per side), got {e.tta_elastic_grid!r}")
   if e.tta_strength * (1 - config.augment.scale_min) >= 1:
     _fail("eval.tta_strength", f"{e.tta_strength} scales augment.scale_min ({config.augment.scale_min}) to <= 0")
   if len(e.matlab_verification) != 2:

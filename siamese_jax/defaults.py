@@ -58,7 +58,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.init = "koch"  # a name in model.INITS; "narrow_normal" is the seed MATLAB example's.
   c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
   c.model.conv_impl = "auto"  # a name in convs.CONV_IMPLS; auto: cpu on CPU, xla on accelerators
-  c.model.members = 1  # > 1: an ensemble trained side by side (own init and batches); scores are their mean
 
   c.augment = ml_collections.ConfigDict()
   c.augment.enabled = True
@@ -69,7 +68,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment.translate = 2.0  # pixels at the model's input size
   c.augment.prob = 0.5  # each component applied with this probability
   c.augment.class_rotations = False  # add 90/180/270-degree rotations as new training characters
-  c.augment.class_mirrors = False  # add (then) every character's left-right mirror image as a new character
 
   c.train = ml_collections.ConfigDict()
   c.train.pair_mode = "independent"  # or "all_pairs": every pair within a batch of images.
@@ -100,21 +98,22 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.b1 = 0.9  # Adam only.
   c.train.b2 = 0.99
   c.train.weight_decay = 0.0  # Adam only: decoupled weight decay (AdamW) on the weights, not biases or gains.
-  # Evaluate an exponential moving average of the parameters, this decay per step (0: off); the
-  # raw parameters' validation is logged beside it (val_one_shot_raw).
-  c.train.ema_decay = 0.0
-  c.train.ema_evaluate = True  # False: keep the raw parameters, the average's validation beside (val_one_shot_ema).
   c.train.log_every = 100
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
 
   c.validation = ml_collections.ConfigDict()
   c.validation.enabled = True
+  # How the best epoch is chosen (selection.PROTOCOLS): "within_alphabet" (num_tasks n_way-way tasks
+  # within an alphabet) or "lake_runs" (lake_runs fresh runs in the format of Lake's 20 runs).
+  c.validation.protocol = "within_alphabet"
   c.validation.split = "evaluation"
   c.validation.alphabets = VALIDATION_ALPHABETS
   c.validation.drawers = (13, 14, 15, 16)
   c.validation.n_way = 20
   c.validation.num_tasks = 2000  # 20-way: a 95% interval of about +-2 points (320 gave +-5)
+  c.validation.lake_runs = 2000  # protocol lake_runs: 40,000 queries
+  c.validation.tta = False  # True: validate with the eval's test-time augmentation (eval.tta_*; slower)
   c.validation.verification_pairs = 1000
   c.validation.seed = 1
 
@@ -140,6 +139,4 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.tta_copies = 1
   c.eval.tta_strength = 1.0
   c.eval.tta_seed = 0
-  c.eval.tta_elastic = 0.0  # > 0: each distorted copy also displaced by a smooth field (std in pixels)
-  c.eval.tta_elastic_grid = 4  # the field's lattice (nodes per side), interpolated between them
   return c

@@ -280,8 +280,6 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
       "copies": e.tta_copies,
       "strength": e.tta_strength,
       "seed": e.tta_seed,
-      "elastic": e.get("tta_elastic", 0.0),
-      "elastic_grid": e.get("tta_elastic_grid", 4),
     },
   }
   ev = load_eval_characters(config, "evaluation")

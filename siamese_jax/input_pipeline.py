@@ -33,12 +33,9 @@ from siamese_jax.omniglot import loader
 EXTRA_TRAIN_SPLIT = "evaluation"  # the split `data.extra_train_alphabets` come from
 
 
-def training_characters(
-  data: ml_collections.ConfigDict, image_size: int, class_rotations: bool, class_mirrors: bool = False
-):
+def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool):
   """The training characters at the model's input size (`data.train_split`'s alphabets, then
-  `data.extra_train_alphabets` of the evaluation split), with their rotations and (then) their
-  mirror images as new characters if asked."""
+  `data.extra_train_alphabets` of the evaluation split), with their rotations as new characters if asked."""
 
   def load(split, alphabets):
     return loader.load_characters(
@@ -51,10 +48,9 @@ def training_characters(
     )
 
   chars = load(data.train_split, data.train_alphabets)
-  if data.get("extra_train_alphabets"):
+  if data.extra_train_alphabets:
     chars = loader.concatenate([chars, load(EXTRA_TRAIN_SPLIT, data.extra_train_alphabets)])
-  chars = augment.with_rotated_classes(chars) if class_rotations else chars
-  return augment.with_mirrored_classes(chars) if class_mirrors else chars
+  return augment.with_rotated_classes(chars) if class_rotations else chars
 
 
 def held_out_characters(
@@ -72,16 +68,16 @@ def held_out_characters(
 
 
 def base_characters(chars) -> np.ndarray:
-  """The character each class of a CharacterArray [C] was made from: its rotated and mirrored
-  copies share it (a symmetric character's copies can be the same image)."""
+  """The character each class of a CharacterArray [C] was made from: its rotated copies
+  share it (a symmetric character's copies can be the same image)."""
   return np.asarray(chars.labels) % augment.ROTATED_LABEL_OFFSET
 
 
 def character_groups(chars) -> np.ndarray:
-  """Alphabet of each character of a CharacterArray [C]; rotated and mirrored copies (see
-  `augment.with_rotated_classes`, `augment.with_mirrored_classes`) form alphabets of their own."""
+  """Alphabet of each character of a CharacterArray [C]; rotated copies (see
+  `augment.with_rotated_classes`) form alphabets of their own."""
   variant = np.asarray(chars.labels) // augment.ROTATED_LABEL_OFFSET
-  return np.asarray(chars.alphabets) * augment.CLASS_VARIANTS + variant
+  return np.asarray(chars.alphabets) * augment.ROTATIONS + variant
 
 
 # --- pairs ---------------------------------------------------------------------------------------
@@ -151,7 +147,7 @@ def make_data(train: ml_collections.ConfigDict, seed: int, images, groups=None, 
   """
   data = {"images": jax.device_put(images)}
   t = train
-  if t.pair_mode == "all_pairs" and t.get("hard_negatives", 0.0) and bases is not None:
+  if t.pair_mode == "all_pairs" and t.hard_negatives and bases is not None:
     data["bases"] = jax.device_put(np.asarray(bases, np.int32))
   if t.pair_mode == "all_pairs" and t.chars_per_alphabet:
     if groups is None:

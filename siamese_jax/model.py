@@ -89,26 +89,8 @@ INITS = {
 def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   """Builds the parameter pytree from a key and the model config.
 
-  config: image_size, features (conv widths), kernel_sizes, embed_dim, init, members. With
-  members M > 1, an ensemble: every leaf gets a member axis in front ([M, ...]), each member
-  initialised from its own key (see `members`).
+  config: image_size, features (conv widths), kernel_sizes, embed_dim, init, norm_groups.
   """
-  m = config.get("members", 1)
-  if m > 1:
-    trees = [_init_one(k, config) for k in jax.random.split(key, m)]
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
-  return _init_one(key, config)
-
-
-def members(params: Params) -> list[Params]:
-  """The models of `params`: one pytree per member of an ensemble (leaves with a member axis in
-  front, so that conv0's kernel is 5-D), else [params]."""
-  if params["conv0"]["w"].ndim == 4:
-    return [params]
-  return [jax.tree_util.tree_map(lambda x, i=i: x[i], params) for i in range(params["conv0"]["w"].shape[0])]
-
-
-def _init_one(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   if config.init not in INITS:
     raise ValueError(f"model.init={config.init!r}; choose from {sorted(INITS)}")
   he = config.init == "he"
@@ -124,7 +106,7 @@ def _init_one(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
       "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, (2.0 / (k * k * c_in)) ** 0.5 if he else cw),
       "b": _normal(keys[2 * i + 1], (c_out,), cbm, cbs),
     }
-    if config.get("norm_groups", 0):
+    if config.norm_groups:
       groups = config.norm_groups  # the gain's shape [G, c_out / G] carries G
       params[f"conv{i}"]["g"] = jnp.ones((groups, c_out // groups), jnp.float32)
     c_in = c_out

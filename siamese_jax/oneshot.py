@@ -122,8 +122,7 @@ def pixel_scorer() -> Scorer:
 
 
 def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
-  """The Siamese network: embed = encode, score = head logit on |e1 - e2|; for an ensemble's params
-  (`model.members`), the mean of its members' logits (`ensemble_scorer`).
+  """The Siamese network: embed = encode, score = head logit on |e1 - e2|.
 
   The embed function is shared by every scorer of the same dtype and conv_impl, so it
   is compiled once per process, not once per call.
@@ -131,11 +130,7 @@ def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   dtype = model.compute_dtype(jnp.dtype(dtype).name)[0]
-  ones = [
-    Scorer(name="model", embed=_model_embed(dtype.name, conv_impl), pair=model.pair_logits, params=p)
-    for p in (model.members(params) if params is not None else [None])
-  ]
-  return ensemble_scorer(ones, name="model")
+  return Scorer(name="model", embed=_model_embed(dtype.name, conv_impl), pair=model.pair_logits, params=params)
 
 
 @functools.cache
@@ -149,40 +144,32 @@ def _model_embed(dtype: str, conv_impl: str):
 _RANGE_FIELDS = ("theta", "shear", "scale_min", "scale_max", "translate", "prob")
 
 
-def tta_scorer(base: Scorer, copies: int, ranges, seed: int = 0, elastic: float = 0.0, elastic_grid: int = 4) -> Scorer:
+def tta_scorer(base: Scorer, copies: int, ranges, seed: int = 0) -> Scorer:
   """Test-time augmentation of `base`: each image is embedded as itself and as `copies - 1` fixed
-  distortions (the same ones for every image, drawn from `ranges`, an augment config, with `seed`;
-  with elastic > 0 each also displaced by a fixed smooth field, `augment.sample_fields` with std
-  `elastic` pixels on an elastic_grid lattice); a pair's score is the mean of `base.pair` over the
-  copies x copies pairs of the two images' versions.
+  distortions (the same ones for every image, drawn from `ranges`, an augment config, with `seed`);
+  a pair's score is the mean of `base.pair` over the copies x copies pairs of the two images' versions.
 
   embed -> [B, copies * F]; the pair stays symmetric. copies <= 1 returns `base`.
   """
   if copies <= 1:
     return base
   values = tuple(float(getattr(ranges, f)) for f in _RANGE_FIELDS)
-  embed = _tta_embed(base.embed, copies, values, seed, float(elastic), int(elastic_grid))
-  return dataclasses.replace(base, embed=embed, pair=_tta_pair(base.pair, copies))
-
-
-def tta_from_config(base: Scorer, augment_config, eval_config) -> Scorer:
-  """`tta_scorer` of `base` as an eval config sets it (tta_copies, tta_strength x the augment config's
-  ranges, tta_seed, tta_elastic, tta_elastic_grid; absent keys: off)."""
-  from siamese_jax import augment  # pylint: disable=g-import-not-at-top
-
-  e = eval_config
-  return tta_scorer(
-    base,
-    int(e.get("tta_copies", 1)),
-    augment.scaled(augment_config, float(e.get("tta_strength", 1.0))),
-    int(e.get("tta_seed", 0)),
-    float(e.get("tta_elastic", 0.0)),
-    int(e.get("tta_elastic_grid", 4)),
+  return dataclasses.replace(
+    base, embed=_tta_embed(base.embed, copies, values, seed), pair=_tta_pair(base.pair, copies)
   )
 
 
+def tta_from_config(base: Scorer, augment_config, eval_config) -> Scorer:
+  """`tta_scorer` of `base` as an eval config sets it (tta_copies, tta_strength x the augment
+  config's ranges, tta_seed)."""
+  from siamese_jax import augment  # pylint: disable=g-import-not-at-top
+
+  e = eval_config
+  return tta_scorer(base, int(e.tta_copies), augment.scaled(augment_config, float(e.tta_strength)), int(e.tta_seed))
+
+
 @functools.cache
-def _tta_embed(embed, copies: int, ranges: tuple, seed: int, elastic: float, grid: int):
+def _tta_embed(embed, copies: int, ranges: tuple, seed: int):
   from siamese_jax import augment  # pylint: disable=g-import-not-at-top
 
   dist = augment.sample(
@@ -191,13 +178,7 @@ def _tta_embed(embed, copies: int, ranges: tuple, seed: int, elastic: float, gri
 
   def tta_embed(params, x):
     # One distortion at a time (lax.map): the memory of a plain embed call, not copies times it.
-    if elastic > 0:
-      key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-      fields = augment.sample_fields(key, (copies - 1,), x.shape[1], elastic, grid)
-      warp = jax.vmap(augment.warp, in_axes=(0, None, None, None))
-      warped = jax.lax.map(lambda af: embed(params, warp(x, af[0], None, af[1])), (dist, fields))
-    else:
-      warped = jax.lax.map(lambda a: embed(params, jax.vmap(augment.warp, in_axes=(0, None))(x, a)), dist)
+    warped = jax.lax.map(lambda a: embed(params, jax.vmap(augment.warp, in_axes=(0, None))(x, a)), dist)
     e = jnp.concatenate([embed(params, x)[None], warped])  # [copies, B, F]
     return e.transpose(1, 0, 2).reshape(x.shape[0], -1)
 
@@ -218,43 +199,6 @@ def _tta_pair(pair, copies: int):
     return jax.lax.fori_loop(0, copies * copies, add, zero) / copies**2
 
   return tta_pair
-
-
-def ensemble_scorer(members: list[Scorer], name: str = "ensemble") -> Scorer:
-  """An ensemble of models: a pair's score is the mean of the members' scores.
-
-  Every member must embed to the same size F: embed -> [B, M * F] (the members' embeddings side
-  by side), params = the tuple of the members' params. Symmetric when every member is; wraps
-  in `tta_scorer` like a single model. One member returns it unchanged.
-  """
-  if len(members) == 1:
-    return members[0]
-  return Scorer(
-    name=name,
-    embed=_ensemble_embed(tuple(m.embed for m in members)),
-    pair=_ensemble_pair(tuple(m.pair for m in members)),
-    params=tuple(m.params for m in members),
-  )
-
-
-@functools.cache
-def _ensemble_embed(embeds: tuple):
-  def ensemble_embed(params, x):
-    es = [embed(p, x) for embed, p in zip(embeds, params)]
-    if len({e.shape for e in es}) > 1:
-      raise ValueError(f"ensemble members embed to different sizes: {[e.shape[-1] for e in es]}")
-    return jnp.concatenate(es, axis=-1)
-
-  return ensemble_embed
-
-
-@functools.cache
-def _ensemble_pair(pairs: tuple):
-  def ensemble_pair(params, a, b):
-    a, b = a.reshape(a.shape[:-1] + (len(pairs), -1)), b.reshape(b.shape[:-1] + (len(pairs), -1))
-    return sum(pair(p, a[..., m, :], b[..., m, :]) for m, (pair, p) in enumerate(zip(pairs, params))) / len(pairs)
-
-  return ensemble_pair
 
 
 def embed_images(scorer: Scorer, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -27,7 +27,7 @@ def per_layer(value, names: list[str], what: str) -> dict[str, float]:
 def layer_rates(train: ml_collections.ConfigDict, names: list[str]) -> dict[str, float]:
   """Each layer's initial SGD rate: learning_rate (scalar or per layer) x lr_scales (empty: 1)."""
   lrs = per_layer(train.learning_rate, names, "learning_rate")
-  scales = per_layer(train.get("lr_scales") or 1.0, names, "lr_scales")
+  scales = per_layer(train.lr_scales or 1.0, names, "lr_scales")
   return {n: lrs[n] * scales[n] for n in names}
 
 
@@ -68,7 +68,7 @@ def adam(train: ml_collections.ConfigDict, params, steps_per_epoch: int) -> opta
   """optax.adam with `adam_schedule` (the seed MATLAB example); with `train.weight_decay` = wd > 0,
   optax.adamw: each step also subtracts learning rate x wd x w from the weights (`decay_mask`)."""
   lr = adam_schedule(train, steps_per_epoch)
-  wd = train.get("weight_decay", 0.0)
+  wd = train.weight_decay
   if not wd:
     return optax.adam(lr, b1=train.b1, b2=train.b2)
   return optax.adamw(lr, b1=train.b1, b2=train.b2, weight_decay=wd, mask=decay_mask(params))

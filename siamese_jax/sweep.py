@@ -12,6 +12,9 @@ Runs in-process on this machine by default (Ray starts and stops with the comman
                "random", "quasirandom" (Sobol) or "optuna" (model-based, TPE), NUM_SAMPLES of them
   SEEDS        seeds per configuration (default 1; `--seeds` overrides); seed k sets config.seed = k
   SCHEDULER    None, "asha" or "median": stops weak trials early on validation accuracy
+  BASELINE     the overrides of the configuration the others are measured against ({}: the preset):
+               the summary gives each one's gain over it paired by seed, and a verdict against the
+               baseline's seed spread (`selection.paired_gain`, `selection.verdict`)
   RESOURCES    per trial, e.g. {"cpu": 2, "gpu": 0.25} (`--cpus_per_trial`, `--gpus_per_trial`)
 
 Each trial is `train.train` with its overrides in `<workdir>/trials/<name>`, reporting
@@ -19,7 +22,8 @@ every epoch's validation to Tune with a checkpoint that points at that workdir's
 orbax state. A rerun of the same command resumes the sweep: finished trials are
 kept, interrupted ones continue from their checkpoint, failed ones stay failed
 (`--retry_failed` runs them again). The summary ranks configurations by mean
-validation accuracy over seeds (`sweep_results.md`, `.csv`, `sweep_validation.png`);
+validation accuracy over seeds (by the config's `validation.protocol`: `selection.PROTOCOLS`;
+`sweep_results.md`, `.csv`, `sweep_validation.png`);
 only then is the chosen configuration evaluated on the test protocols, in
 `sweep_test.md`, which played no part in the choice. Members with "_mode": "eval"
 and "_from": WORKDIR evaluate a trained workdir instead (no choice is made).
@@ -78,6 +82,7 @@ def load_sweep(path: str) -> dict[str, Any]:
     "seeds": int(getattr(module, "SEEDS", 1)),
     "scheduler": getattr(module, "SCHEDULER", None),
     "resources": {"cpu": 1, "gpu": 0, **getattr(module, "RESOURCES", {})},
+    "baseline": getattr(module, "BASELINE", None),
   }
   if s["search"] not in SEARCHERS:
     raise SweepError(f"{path}: SEARCH={s['search']!r}; choose from {list(SEARCHERS)}")
@@ -333,7 +338,9 @@ def run_sweep(
     )
   results = tuner.fit()
   rows = [_row(r, workdir) for r in results]
-  write_summary(rows, workdir, evaluate_winner=evaluate_winner, config_arg=sweep["config"], log=log)
+  write_summary(
+    rows, workdir, evaluate_winner=evaluate_winner, config_arg=sweep["config"], log=log, baseline=sweep["baseline"]
+  )
   return rows
 
 
@@ -405,8 +412,12 @@ def _row(result, workdir: str) -> dict:
   }
 
 
-def rank(rows: list[dict]) -> list[dict]:
-  """Configurations ranked by mean best validation accuracy over their seeds (trials with a curve)."""
+def rank(rows: list[dict], baseline: dict | None = None) -> list[dict]:
+  """Configurations ranked by mean best validation accuracy over their seeds (trials with a curve);
+  with a `baseline` (its overrides), each one's gain over it paired by seed (the seeds both have),
+  the baseline's seed spread (sd) and the verdict."""
+  from siamese_jax import selection  # pylint: disable=g-import-not-at-top
+
   groups: dict[str, list[dict]] = {}
   for r in rows:
     if r["curve"] and not r["overrides"].get("_mode"):
@@ -424,26 +435,52 @@ def rank(rows: list[dict]) -> list[dict]:
         "trials": rs,
       }
     )
+  ref = next((g for g in out if baseline is not None and g["overrides"] == baseline), None)
+  for g in out:
+    g["gain"], g["gain_sd"], g["spread"], g["verdict"] = float("nan"), float("nan"), float("nan"), ""
+    if ref is None or g is ref:
+      continue
+    by_seed = {r["seed"]: r["best_val"] for r in ref["trials"]}
+    paired = [(r["best_val"], by_seed[r["seed"]]) for r in g["trials"] if r["seed"] in by_seed]
+    if paired:
+      g["gain"], g["gain_sd"] = selection.paired_gain(*zip(*paired))
+      g["spread"] = selection.sd([by_seed[r["seed"]] for r in g["trials"] if r["seed"] in by_seed])
+      g["verdict"] = selection.verdict(g["gain"], g["spread"]) + f" ({len(paired)} seeds)"
   return sorted(out, key=lambda g: -g["mean_val"])
 
 
 def write_summary(
-  rows: list[dict], workdir: str, evaluate_winner: bool = True, config_arg: str = "", log=print
+  rows: list[dict],
+  workdir: str,
+  evaluate_winner: bool = True,
+  config_arg: str = "",
+  log=print,
+  baseline: dict | None = None,
 ) -> None:
   """sweep_results.{md,csv} and sweep_validation.png (validation only); sweep_test.md for the winner."""
-  ranked = rank(rows)
+  ranked = rank(rows, baseline)
   lines = [
     "# Sweep results: ranked by validation only",
     "",
-    "Mean best-epoch validation accuracy (N-way within-alphabet one-shot on the validation alphabets, N ="
-    " validation.n_way) over seeds.",
+    f"Mean best-epoch validation accuracy over seeds ({_protocol(rows)}).",
+  ]
+  if baseline is not None:
+    lines.append(
+      f"Gain: over the baseline `{_show(baseline)}`, paired by seed (mean ± sd); a verdict counts when the mean"
+      " gain exceeds the baseline's seed spread."
+    )
+  lines += [
     "",
-    "| rank | overrides | validation % mean | sd | seeds | finished |",
-    "| ---: | --- | ---: | ---: | ---: | ---: |",
+    "| rank | overrides | validation % mean | sd | seeds | finished | gain | verdict |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
   ]
   for i, g in enumerate(ranked, 1):
+    gain = "baseline" if g["overrides"] == baseline else ""
+    gain = f"{g['gain']:+.2f} ± {g['gain_sd']:.2f}" if g["verdict"] else gain
+    verdict = f"{g['verdict']}, spread {g['spread']:.2f}" if g["verdict"] else ""
     lines.append(
-      f"| {i} | `{_show(g['overrides'])}` | {g['mean_val']:.2f} | {g['sd_val']:.2f} | {g['seeds']} | {g['finished']} |"
+      f"| {i} | `{_show(g['overrides'])}` | {g['mean_val']:.2f} | {g['sd_val']:.2f} | {g['seeds']} | {g['finished']}"
+      f" | {gain} | {verdict} |"
     )
   lines += ["", "| trial | state | epochs | best validation % | error |", "| --- | --- | ---: | ---: | --- |"]
   for r in sorted(rows, key=lambda r: r["trial"]):
@@ -482,6 +519,19 @@ def write_summary(
   log("\n".join(lines))
   if ranked and evaluate_winner:
     _evaluate_winner(ranked[0], workdir, log)
+
+
+def _protocol(rows: list[dict]) -> str:
+  """The validation protocol the trials recorded (their config.json), e.g. "within_alphabet"."""
+  from siamese_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+
+  found = set()
+  for r in rows:
+    try:
+      found.add(workdir_lib.read_config(r["workdir"]).validation.protocol)
+    except (OSError, ValueError):
+      continue
+  return "validation.protocol: " + (", ".join(sorted(found)) or "unknown")
 
 
 def _show(overrides: dict) -> str:

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from siamese_jax import config_check, input_pipeline, losses, model, optim, sharding
+from siamese_jax import config_check, input_pipeline, losses, model, optim, selection, sharding
 from siamese_jax import metrics as metrics_lib
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
@@ -27,8 +27,7 @@ from siamese_jax.omniglot import loader
 @flax.struct.dataclass
 class TrainState:
   """Everything the loop needs to continue exactly: step, parameters, optimiser state,
-  RNG key, the early-stopping record (best validation accuracy and its epoch), and the
-  parameters' moving average (`train.ema_decay` > 0; else None)."""
+  RNG key and the early-stopping record (best validation accuracy and its epoch)."""
 
   step: jax.Array
   params: model.Params
@@ -36,17 +35,6 @@ class TrainState:
   key: jax.Array
   best_val: jax.Array
   best_epoch: jax.Array
-  ema_params: model.Params | None = None
-
-
-def kept_and_other(state: TrainState, ema_evaluate: bool) -> tuple[model.Params, model.Params | None, str]:
-  """(parameters validated, kept and evaluated; the other parameters validated beside them, or
-  None; the suffix of the other's metrics): the moving average when kept and `ema_evaluate`."""
-  if state.ema_params is None:
-    return state.params, None, ""
-  if ema_evaluate:
-    return state.ema_params, state.params, "_raw"
-  return state.params, state.ema_params, "_ema"
 
 
 def steps_per_epoch(train_config: ml_collections.ConfigDict) -> int:
@@ -71,8 +59,6 @@ def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.Gradie
     key=key,
     best_val=jnp.array(-1.0, jnp.float32),
     best_epoch=jnp.zeros((), jnp.int32),
-    # its own buffers: the step donates the whole state
-    ema_params=jax.tree_util.tree_map(jnp.copy, params) if config.train.ema_decay else None,
   )
   return state, optimizer
 
@@ -86,7 +72,6 @@ def make_train_step(config, optimizer, mesh=None):
   replicated (XLA inserts the gradient all-reduce).
   """
   loss_fn = make_loss(config, sharding.constrain_batch(mesh))
-  ema_decay, members = config.train.ema_decay, config.model.get("members", 1)
 
   def step(state: TrainState, data):
     key, batch_key = jax.random.split(state.key)
@@ -95,39 +80,27 @@ def make_train_step(config, optimizer, mesh=None):
     params = optax.apply_updates(state.params, updates)
     grad_norm = optax.global_norm(grads)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, key=key)
-    if ema_decay:
-      new_state = new_state.replace(ema_params=optax.incremental_update(params, state.ema_params, 1.0 - ema_decay))
-    return new_state, {"loss": loss / members, "grad_norm": grad_norm}
+    return new_state, {"loss": loss, "grad_norm": grad_norm}
 
   return jax.jit(step, donate_argnums=0)
 
 
 def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
-  """loss(params, key, data): a batch of the configured pair mode, scored by its objective; for an
-  ensemble (`model.members` > 1), the sum of its members' losses on batches of their own.
+  """loss(params, key, data): a batch of the configured pair mode, scored by its objective.
 
   `constrain` marks the batch axis for sharding (see `sharding.constrain_batch`).
   """
   m, t = config.model, config.train
   sample = input_pipeline.batch_fn(t, config.augment if config.augment.enabled else None, constrain)
   objective = losses.OBJECTIVES[input_pipeline.PAIR_MODES[t.pair_mode].objective]
-  if t.get("hard_negatives", 0.0):
+  if t.hard_negatives:
     objective = functools.partial(objective, hard_negatives=t.hard_negatives)
   dtype, conv_impl = model.compute_dtype(m.dtype)[0], m.conv_impl
 
   def encode(params, x):
     return model.encode(params, x, dtype, conv_impl)
 
-  count = m.get("members", 1)
-  if count == 1:
-    return lambda params, key, data: objective(params, sample(key, data), encode)
-
-  def ensemble_loss(params, key, data):
-    # The sum of the members' losses, each on its own batch: its gradient is each member's own.
-    keys = jax.random.split(key, count)
-    return sum(objective(p, sample(k, data), encode) for p, k in zip(model.members(params), keys))
-
-  return ensemble_loss
+  return lambda params, key, data: objective(params, sample(key, data), encode)
 
 
 def make_data(config: ml_collections.ConfigDict, chars: loader.CharacterArray):
@@ -199,27 +172,21 @@ class Progress:
 
 
 def validation_metrics(config, params, chars: loader.CharacterArray, scorer=None) -> dict[str, float]:
-  """Validation: N-way within-alphabet one-shot accuracy (the same tasks every epoch) with
-  its 95% interval (val_one_shot_lo, _hi), and verification accuracy on balanced pairs, in percent.
-  `scorer` (default: the model's with `params`) lets experiments validate variants of it."""
+  """Validation by `validation.protocol` (`selection.PROTOCOLS`: val_one_shot with its 95% interval,
+  val_one_shot_lo and _hi) and verification accuracy on balanced pairs, in percent. The scorer is the
+  model's with `params` (with the eval's test-time augmentation when `validation.tta`); `scorer`
+  lets tools validate variants of it."""
   from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
   v = config.validation
-  scorer = scorer or oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
-  rows, _ = evaluate.nway_accuracy(
-    scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1, v.num_tasks, v.seed, config.eval.batch_size
-  )
-  if rows[0]["num_tasks"] == 0:
-    raise config_check.ConfigError(f"config.validation.n_way: no validation alphabet has {v.n_way} characters")
+  if scorer is None:
+    scorer = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+    if v.tta:
+      scorer = oneshot.tta_from_config(scorer, config.augment, config.eval)
+  out = selection.PROTOCOLS[v.protocol](scorer, chars, v, config.eval.batch_size)
   a, b, y = evaluate.verification_pairs(chars, v.verification_pairs, v.seed)
   p, _ = evaluate.pair_probabilities(scorer, chars, a, b, config.eval.batch_size)
-  lo, hi = rows[0]["ci95"]  # Wilson over the tasks
-  return {
-    "val_one_shot": rows[0]["accuracy"],
-    "val_one_shot_lo": lo,
-    "val_one_shot_hi": hi,
-    "val_verification": 100.0 * float(np.mean(evaluate.verification_correct(p, y))),
-  }
+  return {**out, "val_verification": 100.0 * float(np.mean(evaluate.verification_correct(p, y)))}
 
 
 def early_stopping(best_val: float, best_epoch: int, val: float, epoch: int, patience: int):
@@ -312,9 +279,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   if jax.process_index() == 0:
     workdir_lib.write_config(config, workdir)
   aug = config.augment
-  chars = input_pipeline.training_characters(
-    config.data, config.model.image_size, aug.class_rotations, aug.class_mirrors
-  )
+  chars = input_pipeline.training_characters(config.data, config.model.image_size, aug.class_rotations)
   logging.info(
     "training on %d characters x %d drawers at %dx%d (%s); devices: %s",
     chars.num_characters,
@@ -358,7 +323,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   ):
     logging.info("this run stopped early at step %d (no gain since epoch %d)", start, int(state.best_epoch))
     total = start
-  progress = Progress(start, total, input_pipeline.pairs_per_step(config.train) * config.model.get("members", 1))
+  progress = Progress(start, total, input_pipeline.pairs_per_step(config.train))
   pending = []
   step = start
   elapsed = metrics_lib.Elapsed(workdir)  # wall seconds of this run, carried over resumes
@@ -406,7 +371,7 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     writer.close()
     for m in (mngr, best_mngr):
       workdir_lib.wait(m, state)
-  kept = kept_and_other(state, config.train.ema_evaluate)[0]
+  kept = state.params
   best = workdir_lib.restore_latest(best_mngr, {"params": kept}) if val_chars is not None else None
   for m in (mngr, best_mngr):
     m.close()
@@ -419,13 +384,10 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
 
 
 def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elapsed):
-  """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics).
-  With a moving average, the other parameters' figures get a suffix (see `kept_and_other`)."""
+  """Validates, updates the early-stopping record, saves the best parameters; returns (state, stop, metrics)."""
   t0 = time.time()
-  kept, other, suffix = kept_and_other(state, config.train.ema_evaluate)
+  kept = state.params
   val = validation_metrics(config, kept, val_chars)
-  if other is not None:
-    val.update({k + suffix: v for k, v in validation_metrics(config, other, val_chars).items()})
   val["val_seconds"] = time.time() - t0  # the scorer compiles once per process (oneshot.model_scorer)
   val["elapsed_s"] = elapsed()
   best_val, best_epoch, improved, stop = early_stopping(
@@ -434,9 +396,9 @@ def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elap
   state = state.replace(best_val=jnp.float32(best_val), best_epoch=jnp.int32(best_epoch))
   writer.write(step, {**val, "epoch": epoch})
   logging.info(
-    "epoch %d: validation %d-way one-shot %.2f%%, verification %.1f%% (best %.2f%% at epoch %d)",
+    "epoch %d: validation (%s) %.2f%%, verification %.1f%% (best %.2f%% at epoch %d)",
     epoch,
-    config.validation.n_way,
+    config.validation.protocol,
     val["val_one_shot"],
     val["val_verification"],
     best_val,

@@ -33,6 +33,19 @@ RESUME_FREE_KEYS = ("eval.", "data.data_dir", "data.manual_dir", "train.log_ever
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
+# Keys of earlier versions, ignored in a recorded config at their neutral value (None: any value).
+# Their studies lost or tied (docs/results.md, "What helped and what did not"); 6041d62 is the
+# last commit that has them.
+RETIRED_KEYS = {
+  "model.members": 1,
+  "augment.class_mirrors": False,
+  "train.ema_decay": 0.0,
+  "train.ema_evaluate": None,
+  "eval.tta_elastic": 0.0,
+  "eval.tta_elastic_grid": None,
+}
+
+
 class WorkdirError(ValueError):
   """A workdir that cannot be used as asked (locked, damaged, another config, no parameters)."""
 
@@ -67,7 +80,24 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     raise WorkdirError(f"{path} is damaged (not valid JSON: {e})") from None
   if not isinstance(recorded, dict) or not isinstance(recorded.get("model"), dict):
     raise WorkdirError(f"{path} is damaged: it has no 'model' section")
-  return ml_collections.ConfigDict(recorded)
+  return with_defaults(recorded, path)
+
+
+def with_defaults(recorded: dict, where: str) -> ml_collections.ConfigDict:
+  """A recorded config over today's defaults: a key added since it was written has its default,
+  a retired key at its neutral value is dropped (`RETIRED_KEYS`); one at another value is refused."""
+  merged = defaults.default_config().to_dict()
+  for key, value in flat_dict(recorded).items():
+    if key in RETIRED_KEYS:
+      neutral = RETIRED_KEYS[key]
+      if neutral is not None and value != neutral:
+        raise WorkdirError(f"{where}: {key}={value!r} is no longer supported (6041d62 is the last version with it)")
+      continue
+    node, *path = merged, *key.split(".")
+    for part in path[:-1]:
+      node = node.setdefault(part, {})
+    node[path[-1]] = value
+  return ml_collections.ConfigDict(merged)
 
 
 def flat_dict(d: dict, prefix: str = "") -> dict:
@@ -95,10 +125,8 @@ def check_resume(config: ml_collections.ConfigDict, workdir: str, allow_change: 
         " --allow_config_change to resume anyway, or use a new --workdir"
       )
     return []
-  old, new = flat_dict(read_config(workdir).to_dict()), flat_dict(json.loads(config.to_json_best_effort()))
-  # A key added to the defaults after the workdir was started had its default value there.
-  added = flat_dict(json.loads(defaults.default_config().to_json_best_effort()))
-  old = {**{k: v for k, v in added.items() if k not in old}, **old}
+  # A key added to the defaults after the workdir was started had its default value there (`read_config`).
+  old, new = (flat_dict(json.loads(c.to_json_best_effort())) for c in (read_config(workdir), config))
   diffs = [k for k in sorted(set(old) | set(new)) if not k.startswith(RESUME_FREE_KEYS) and old.get(k) != new.get(k)]
   if diffs and not allow_change:
     shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diffs[:5])

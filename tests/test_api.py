@@ -180,39 +180,22 @@ def test_errors_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
 
 def test_learning_curves_script_tables_every_epoch(smoke_workdir, tmp_path):
   out = tmp_path / "curves.png"
-  script = os.path.join(ROOT, "experiments", "learning_curves.py")
-  ok = subprocess.run(
-    [sys.executable, script, f"smoke={smoke_workdir}", f"--out={out}"], capture_output=True, text=True
-  )
+  script = [sys.executable, "-m", "siamese_jax.tools.learning_curves"]
+  ok = subprocess.run([*script, f"smoke={smoke_workdir}", f"--out={out}"], capture_output=True, text=True)
   assert ok.returncode == 0, ok.stderr[-2000:]
   rows = [line for line in ok.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
   assert [int(r.split("|")[1]) for r in rows] == [1, 2, 3]  # max_epochs = 3, one row each
   assert "**smoke**" in ok.stdout and out.stat().st_size > 0
-  bad = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True, text=True)
+  bad = subprocess.run([*script, str(tmp_path)], capture_output=True, text=True)
   assert bad.returncode != 0 and "not a training workdir" in bad.stderr
 
 
 def test_tta_script_reads_drawer_ranges():
-  from experiments import tta
+  from siamese_jax.tools import tta
 
   assert tta.drawer_list(["1-20"]) == list(range(1, 21))
   assert tta.drawer_list(["13", "15-16"]) == [13, 15, 16]
   assert tta.drawer_list(None) is None
-
-
-def test_candidate_centering_penalises_hubs_and_beta_zero_is_argmax():
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location("cc", os.path.join(ROOT, "experiments", "candidate_centering.py"))
-  cc = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(cc)
-  # Task 0: candidate 0 (a hub, close to every other candidate) edges out the true candidate 1.
-  scores = np.array([[2.0, 1.9, 0.0], [0.0, 0.5, 3.0]])
-  cand = np.array([[[9, 5, 5], [5, 9, -5], [5, -5, 9]], [[9, 0, 0], [0, 9, 0], [0, 0, 9]]], float)
-  target = np.array([1, 2])
-  assert cc.centered_accuracy(scores, cand, target, k=1, beta=0.0) == 50.0  # the plain argmax
-  assert cc.centered_accuracy(scores, cand, target, k=1, beta=0.1) == 50.0  # r = (5, 5, 5): no change
-  assert cc.centered_accuracy(scores, cand, target, k=2, beta=0.1) == 100.0  # r = (5, 0, 0): the hub pays
 
 
 def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot):

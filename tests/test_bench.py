@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from configs import koch
-from experiments import bench_train, timing
 from siamese_jax import losses, model
+from siamese_jax.tools import bench_train, timing
 
 torch = pytest.importorskip("torch", reason="PyTorch is the optional `bench` extra")
-from experiments import torch_reference as tr  # noqa: E402 - only once torch is known to be there
+from siamese_jax.tools import torch_reference as tr  # noqa: E402 - only once torch is known to be there
 
 
 @pytest.mark.parametrize("preset", ["smoke", "cpu"])

@@ -9,7 +9,11 @@ from siamese_jax import config_check
 @pytest.mark.parametrize(
   "key,value,match",
   [
-    ("train.learning_rate", -1.0, "config.train.learning_rate: must be > 0"),
+    ("train.learning_rate", -1.0, "config.train.learning_rate: must be a finite number > 0"),
+    ("train.learning_rate", float("nan"), "config.train.learning_rate: must be a finite number > 0, got nan"),
+    ("train.l2", float("inf"), "config.train.l2: must be a finite number >= 0, got inf"),
+    ("validation.protocol", "test_runs", "config.validation.protocol: 'test_runs'; choose from ['within_alphabet'"),
+    ("validation.lake_runs", 0, "config.validation.lake_runs: must be a finite number > 0"),
     ("train.lr_scales", (1.0, 2.0), "config.train.lr_scales: needs one value per layer (6: conv..., embed, head)"),
     ("model.image_size", 12, "config.model.image_size: image_size 12 is too small"),
     ("validation.alphabets", ("Klingon",), "config.validation.alphabets: ['Klingon'] not in split"),
@@ -17,7 +21,6 @@ from siamese_jax import config_check
     ("validation.n_way", 60, "config.validation.n_way: 60-way within-alphabet tasks need"),
     ("eval.ways", (2, 700), "config.eval.ways: N=700"),
     ("eval.tta_copies", 0, "config.eval.tta_copies: must be an integer >= 1"),
-    ("model.members", 0, "config.model.members: must be > 0"),
     ("train.weight_decay", 0.05, "config.train.weight_decay: is Adam's decoupled decay; koch_sgd takes train.l2"),
     ("train.optimizer", "rmsprop", "config.train.optimizer: 'rmsprop'"),
     ("model.conv_impl", "cudnn", "config.model.conv_impl: 'cudnn'; choose from ['auto', 'xla'"),
@@ -77,7 +80,7 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(capsys):
       config_check.check(_bad_config())
   assert e.value.code == 2
   err = capsys.readouterr().err
-  assert err.startswith("error: config.train.learning_rate: must be > 0") and err.count("\n") == 1
+  assert err.startswith("error: config.train.learning_rate: must be a finite number > 0") and err.count("\n") == 1
   with pytest.raises(ZeroDivisionError):  # not a user error: re-raised with its traceback
     with cli.one_line_errors():
       _ = 1 / 0

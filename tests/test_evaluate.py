@@ -112,35 +112,6 @@ def test_tta_scorer_averages_over_fixed_distortions():
   np.testing.assert_allclose(ab, ba, rtol=1e-5)
   assert not np.allclose(et[:, e.shape[1] : 2 * e.shape[1]], e, atol=1e-2)  # copy 1 is distorted
   assert not np.allclose(ab, base.pair(base.params, e[:3], e[3:]), rtol=1e-3)
-  # A smooth displacement field on top: copy 0 stays the image, the others move further, still symmetric.
-  el = oneshot.tta_scorer(base, 3, c.augment, elastic=1.0, elastic_grid=3)
-  ee = np.asarray(el.embed(el.params, x))
-  np.testing.assert_allclose(ee[:, : e.shape[1]], e, rtol=1e-5, atol=1e-6)
-  assert not np.allclose(ee[:, e.shape[1] :], et[:, e.shape[1] :], atol=1e-2)
-  np.testing.assert_allclose(el.pair(el.params, ee[:3], ee[3:]), el.pair(el.params, ee[3:], ee[:3]), rtol=1e-5)
-  still_field = oneshot.tta_scorer(base, 3, still, elastic=1e-9)  # a vanishing field changes nothing
-  np.testing.assert_allclose(still_field.embed(base.params, x)[:, e.shape[1] :], np.tile(e, 2), rtol=1e-4, atol=1e-3)
-
-
-def test_ensemble_scorer_averages_member_scores_and_composes_with_tta():
-  c = koch.get_config("smoke")
-  a, b = (oneshot.model_scorer(model.init(jax.random.PRNGKey(i), c.model)) for i in (0, 1))
-  assert oneshot.ensemble_scorer([a]) is a
-  x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (6, 32, 32, 1)), jnp.uint8)
-  e = oneshot.ensemble_scorer([a, b])
-  ee = e.embed(e.params, x)
-  assert ee.shape == (6, 2 * c.model.embed_dim)
-  ea, eb = a.embed(a.params, x), b.embed(b.params, x)
-  want = (a.pair(a.params, ea[:3], ea[3:]) + b.pair(b.params, eb[:3], eb[3:])) / 2
-  np.testing.assert_allclose(e.pair(e.params, ee[:3], ee[3:]), want, rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(e.pair(e.params, ee[:3], ee[3:]), e.pair(e.params, ee[3:], ee[:3]), rtol=1e-6)
-  # TTA over the ensemble = the ensemble of the members' TTA (same fixed distortions).
-  c.augment.prob = 1.0
-  t = oneshot.tta_scorer(e, 3, c.augment)
-  ta, tb = (oneshot.tta_scorer(m, 3, c.augment) for m in (a, b))
-  et, eta, etb = (s.embed(s.params, x) for s in (t, ta, tb))
-  want = (ta.pair(ta.params, eta[:3], eta[3:]) + tb.pair(tb.params, etb[:3], etb[3:])) / 2
-  np.testing.assert_allclose(t.pair(t.params, et[:3], et[3:]), want, rtol=1e-5, atol=1e-5)
 
 
 def test_within_alphabet_draws_one_alphabet_and_skips_small_ones():

@@ -123,8 +123,8 @@ def test_encode_gradients_equal_across_conv_impls():
 
 def test_cpu_preset_gradients_under_jit_match_op_by_op():
   # Guards the shipped width against XLA:CPU: under jit, jax 0.10.2 computed wrong (or
-  # non-finite) gradients at 80 or 96 channels (docs/results.md, seventh session).
-  from experiments import width_gradients
+  # non-finite) gradients at 80 or 96 channels (docs/results.md, "Known XLA:CPU issues").
+  from siamese_jax.tools import width_gradients
 
   errors = width_gradients.layer_errors(koch.get_config("cpu").model)
   assert set(errors) == {"conv0", "conv1", "conv2", "embed"}

@@ -107,13 +107,20 @@ def test_resume_with_changed_config_is_refused(tiny_omniglot, tmp_path):
   same.eval.num_tasks = 7  # Evaluation settings may change freely.
   workdir.check_resume(same, str(tmp_path), allow_change=False)
   recorded = json.loads((tmp_path / workdir.CONFIG_FILE).read_text())
-  del recorded["train"]["ema_decay"]  # a workdir started before a key was added: its default holds
+  del recorded["train"]["weight_decay"]  # a workdir started before a key was added: its default holds
+  recorded["model"]["members"] = 1  # a retired key at its neutral value is ignored
   (tmp_path / workdir.CONFIG_FILE).write_text(json.dumps(recorded))
   workdir.check_resume(same, str(tmp_path), allow_change=False)
-  same.train.ema_decay = 0.99
-  with pytest.raises(workdir.WorkdirError, match=r"train.ema_decay: 0.0 -> 0.99"):
+  same.train.weight_decay = 0.5
+  with pytest.raises(workdir.WorkdirError, match=r"train.weight_decay: 0.0 -> 0.5"):
     workdir.check_resume(same, str(tmp_path), allow_change=False)
-  same.train.ema_decay = 0.0
+  same.train.weight_decay = 0.0
+  recorded["model"]["members"] = 2  # ... and refused at any other
+  (tmp_path / workdir.CONFIG_FILE).write_text(json.dumps(recorded))
+  with pytest.raises(workdir.WorkdirError, match=r"model.members=2 is no longer supported"):
+    workdir.check_resume(same, str(tmp_path), allow_change=False)
+  del recorded["model"]["members"]
+  (tmp_path / workdir.CONFIG_FILE).write_text(json.dumps(recorded))
   os.remove(tmp_path / workdir.CONFIG_FILE)  # checkpoints whose config is unknown: refused as well
   with pytest.raises(workdir.WorkdirError, match="holds checkpoints but no config.json"):
     train.train(same, str(tmp_path))

@@ -9,6 +9,7 @@ import time
 
 from conftest import ROOT
 import numpy as np
+import pytest
 
 from siamese_jax import sweep
 
@@ -50,6 +51,19 @@ def test_random_and_quasirandom_samples_stay_in_range():
     a = np.array([m["a"] for m in members])
     assert (a >= 1e-4).all() and (a <= 1e-2).all() and {m["b"] for m in members} == {16, 32}
     assert all(0 <= m["c"] <= 2 and m["d"] in (1, 2, 3) for m in members)
+
+
+def test_rank_pairs_gains_by_seed_against_the_baseline():
+  def row(lr, seed, val):
+    return {"overrides": {"lr": lr}, "seed": seed, "best_val": val, "curve": [val], "state": "finished"}
+
+  rows = [row(1, 0, 80.0), row(1, 1, 81.0), row(1, 2, 82.0), row(2, 0, 83.0), row(2, 1, 83.5), row(2, 2, 84.0)]
+  rows += [row(3, 0, 80.5), row(3, 1, 80.5), row(3, 2, 82.5)]
+  ranked = {g["overrides"]["lr"]: g for g in sweep.rank(rows, baseline={"lr": 1})}
+  assert ranked[2]["gain"] == pytest.approx(2.5) and ranked[2]["gain_sd"] == pytest.approx(0.5)
+  assert ranked[2]["spread"] == pytest.approx(1.0) and ranked[2]["verdict"] == "better (3 seeds)"
+  assert ranked[3]["gain"] == pytest.approx(0.1667, abs=1e-3) and ranked[3]["verdict"] == "a tie (3 seeds)"
+  assert ranked[1]["verdict"] == "" and [g["overrides"]["lr"] for g in sweep.rank(rows)] == [2, 3, 1]
 
 
 def test_trial_env_limits_jax_to_its_resources():
@@ -97,7 +111,7 @@ def test_sweep_stops_hopeless_records_failed_resumes_after_kill_and_tests_only_t
   assert rows["learning_rate=1e-12_max_epochs=4_seed0"]["state"] == "stopped early"
   assert int(rows["learning_rate=1e-12_max_epochs=4_seed0"]["epochs"]) < 4  # cut before its last epoch
   assert rows["learning_rate=-1_max_epochs=4_seed0"]["state"] == "failed"
-  assert "config.train.learning_rate: must be > 0" in rows["learning_rate=-1_max_epochs=4_seed0"]["error"]
+  assert "learning_rate: must be a finite number > 0" in rows["learning_rate=-1_max_epochs=4_seed0"]["error"]
   results = (wd / "sweep_results.md").read_text()
   assert "ranked by validation only" in results and "lake" not in results.lower()
   test = (wd / "sweep_test.md").read_text()

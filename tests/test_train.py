@@ -1,10 +1,8 @@
 """Training: overfitting a fixed batch, on-device batches, presets, split, early stopping, main."""
 
-import importlib.util
 import json
-import os
 
-from conftest import ROOT, run_main
+from conftest import run_main
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +10,7 @@ import optax
 import pytest
 
 from configs import koch
-from siamese_jax import augment, input_pipeline, losses, model, oneshot, train, workdir
+from siamese_jax import augment, input_pipeline, losses, model, train, workdir
 from siamese_jax.omniglot.constants import ALPHABET_SIZES, ALPHABETS
 
 
@@ -160,78 +158,6 @@ def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeyp
   again, best_again = train.train(cfg, str(tmp_path))
   assert int(again.step) == 12
   jax.tree_util.tree_map(np.testing.assert_array_equal, best_again, seen[1])
-
-
-def test_moving_average_is_validated_and_kept_without_changing_training(tiny_omniglot, tmp_path, monkeypatch):
-  cfg = tiny_config(tiny_omniglot)
-  cfg.train.steps_per_epoch, cfg.train.max_epochs, cfg.train.patience = 3, 2, 0
-  chars = input_pipeline.training_characters(cfg.data, cfg.model.image_size, cfg.augment.class_rotations)
-  data = train.make_data(cfg, chars)
-  runs = {}
-  for decay in (0.0, 0.5):
-    cfg.train.ema_decay = decay
-    state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
-    step, raw = train.make_train_step(cfg, opt), []
-    for _ in range(3):
-      raw.append(jax.tree_util.tree_map(np.array, state.params))
-      state, _ = step(state, data)
-    runs[decay] = (raw + [jax.tree_util.tree_map(np.array, state.params)], state)
-  (plain, off), (raw, on) = runs[0.0], runs[0.5]
-  assert off.ema_params is None
-  jax.tree_util.tree_map(np.testing.assert_array_equal, plain, raw)  # the average does not steer training
-  expected = jax.tree_util.tree_map(lambda p0, p1, p2, p3: ((p0 / 2 + p1 / 2) / 2 + p2 / 2) / 2 + p3 / 2, *raw)
-  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), on.ema_params, expected)
-
-  scripted, seen = iter([60.0, 10.0, 50.0, 70.0]), []  # epoch 1: average 60, raw 10; epoch 2: 50, 70
-
-  def fake_validate(config, params, chars):
-    seen.append(jax.tree_util.tree_map(np.array, params))
-    return {"val_one_shot": next(scripted), "val_verification": 50.0}
-
-  monkeypatch.setattr(train, "validation_metrics", fake_validate)
-  state, best = train.train(cfg, str(tmp_path))
-  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl") if "val_one_shot" in line]
-  assert [(r["val_one_shot"], r["val_one_shot_raw"]) for r in rows] == [(60.0, 10.0), (50.0, 70.0)]
-  jax.tree_util.tree_map(np.testing.assert_array_equal, best, seen[0])  # the best average, not the raw 70
-  jax.tree_util.tree_map(np.testing.assert_array_equal, seen[2], state.ema_params)
-  jax.tree_util.tree_map(np.testing.assert_array_equal, seen[3], state.params)
-  cfg.train.ema_evaluate = False  # the raw parameters kept, the average validated beside them
-  seen.clear()
-  scripted = iter([10.0, 60.0, 70.0, 50.0])
-  state, best = train.train(cfg, str(tmp_path / "raw"))
-  rows = [json.loads(line) for line in open(tmp_path / "raw" / "metrics.jsonl") if "val_one_shot" in line]
-  assert [(r["val_one_shot"], r["val_one_shot_ema"]) for r in rows] == [(10.0, 60.0), (70.0, 50.0)]
-  jax.tree_util.tree_map(np.testing.assert_array_equal, best, state.params)  # raw, best at epoch 2
-  jax.tree_util.tree_map(np.testing.assert_array_equal, seen[3], state.ema_params)
-  # experiments/ema_gain.py reads both ways of logging: raw best 70, the average's best 60, in each run
-  spec = importlib.util.spec_from_file_location("ema_gain", os.path.join(ROOT, "experiments", "ema_gain.py"))
-  ema_gain = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(ema_gain)
-  rows = ema_gain.table([str(tmp_path), str(tmp_path / "raw")], reference=[65.0, 75.0]).splitlines()
-  assert rows[2].startswith("| best epoch, raw | 70.00 | 70.00 | 70.00 +- 0.00 |")
-  assert rows[3].endswith("| 60.00 | 60.00 | 60.00 +- 0.00 | -10.00 +- 0.00 |")
-  assert rows[7].endswith("| 70.00 | 70.00 | 70.00 +- 0.00 | +0.00 +- 7.07 |")
-
-
-def test_ensemble_members_train_side_by_side_independently(tiny_omniglot):
-  cfg = tiny_config(tiny_omniglot)
-  cfg.model.members = 2
-  data = train.make_data(cfg, input_pipeline.training_characters(cfg.data, cfg.model.image_size, False))
-  state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
-  one, two = model.members(state.params)
-  single = model.init(jax.random.PRNGKey(0), koch.get_config("smoke").model)
-  jax.tree_util.tree_map(lambda a, b: np.testing.assert_equal(a.shape, b.shape), one, single)
-  assert not np.allclose(one["conv0"]["w"], two["conv0"]["w"])  # each member its own init
-  step = train.make_train_step(cfg, opt)
-  # Member 0's step does not depend on member 1: change member 1, member 0 moves the same.
-  other = state.replace(params=jax.tree_util.tree_map(lambda x: x.at[1].multiply(0.5), state.params))
-  after = [model.members(step(jax.tree_util.tree_map(jnp.copy, s), data)[0].params) for s in (state, other)]
-  jax.tree_util.tree_map(np.testing.assert_array_equal, after[0][0], after[1][0])
-  assert not np.allclose(after[0][1]["conv0"]["w"], after[1][1]["conv0"]["w"])
-  # The scorer is the ensemble's: both members' embeddings, their mean logit.
-  s = oneshot.model_scorer(state.params)
-  x = jnp.zeros((3, 32, 32, 1), jnp.uint8)
-  assert s.name == "model" and s.embed(s.params, x).shape == (3, 2 * cfg.model.embed_dim)
 
 
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):

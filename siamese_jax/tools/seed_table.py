@@ -1,7 +1,7 @@
 """Headline figures over seeds: Lake's 20 official runs and the fresh Lake-format runs, per workdir
 (one per seed) and as mean +- sd, for every scorer in their `eval.json`, plus the validation's best.
 
-  python experiments/seed_table.py runs/cpu_s0 runs/cpu_s1 runs/cpu_s2
+  python -m siamese_jax.tools.seed_table runs/cpu_s0 runs/cpu_s1 runs/cpu_s2
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import os
 import sys
 
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 from siamese_jax import workdir as workdir_lib  # noqa: E402
 
@@ -54,5 +52,5 @@ def table(workdirs: list[str]) -> str:
 
 if __name__ == "__main__":
   if len(sys.argv) < 2:
-    sys.exit("usage: python experiments/seed_table.py WORKDIR [WORKDIR ...]")
+    sys.exit("usage: python -m siamese_jax.tools.seed_table WORKDIR [WORKDIR ...]")
   print(table(sys.argv[1:]))

@@ -2,7 +2,7 @@
 20-way one-shot with its 95% interval, verification, mean training loss, pairs seen, minutes) and
 one figure of validation, verification and loss against wall-clock minutes.
 
-  python experiments/learning_curves.py runs/koch_1h runs/matlab_1h --out=docs/paper_presets_1h.png
+  python -m siamese_jax.tools.learning_curves runs/koch_1h runs/matlab_1h --out=docs/paper_presets_1h.png
 
 A workdir may be given as LABEL=PATH; the label defaults to the folder's name.
 """
@@ -16,7 +16,6 @@ import sys
 import ml_collections
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from siamese_jax import input_pipeline, metrics  # noqa: E402
 
 
@@ -95,7 +94,7 @@ def main(argv: list[str]) -> None:
   out = next((a.split("=", 1)[1] for a in argv if a.startswith("--out=")), None)
   args = [a for a in argv if not a.startswith("--")]
   if not args:
-    sys.exit("usage: python experiments/learning_curves.py [LABEL=]WORKDIR ... [--out=FIGURE.png]")
+    sys.exit("usage: python -m siamese_jax.tools.learning_curves [LABEL=]WORKDIR ... [--out=FIGURE.png]")
   runs = {}
   for a in args:
     label, path = a.split("=", 1) if "=" in a else (os.path.basename(a.rstrip("/")), a)

@@ -6,15 +6,10 @@ compares the gradient of a fixed linear read-out of the embeddings of 128 random
 `jax.disable_jit()`, and prints each layer's relative error (nan: a non-finite gradient). XLA:CPU in
 jax 0.10.2 gets some widths wrong (80, 96, 160, 224 channels of a pooled layer; docs/results.md).
 
-  python experiments/width_gradients.py --features="64,128,128;96,192,192"
+  python -m siamese_jax.tools.width_gradients --features="64,128,128;96,192,192"
 """
 
 from __future__ import annotations
-
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 from absl import app, flags
 

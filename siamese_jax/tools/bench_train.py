@@ -5,7 +5,7 @@ per measurement and one framework's threads never compete with the other's):
 
   train    one full train step (both images of every pair forward, clamped BCE,
            backward, Adam) of our jitted step and of the identical PyTorch
-           network (`experiments/torch_reference.py`), eager and `torch.compile`
+           network (`siamese_jax.tools.torch_reference`), eager and `torch.compile`
            (inductor), for the Koch network at 105x105 and the `:cpu` preset's
            network (28x28), float32 and bfloat16 (ours: `model.dtype`, which is
            float32 on XLA:CPU, `model.compute_dtype`; PyTorch: autocast +
@@ -30,7 +30,7 @@ resident size (framework included); "XLA temp" is the step's scratch memory from
 buffer assignment. Our step also samples its pairs on the device (distortions off here);
 PyTorch gets ready-made batches.
 
-  python experiments/bench_train.py --manual_dir=../shared/omniglot [--sections=train,preset,scaling,eval]
+  python -m siamese_jax.tools.bench_train --manual_dir=../shared/omniglot [--sections=train,preset,scaling,eval]
 
 Writes bench.md, bench.json and bench_scaling.png to --out. PyTorch comes from the
 `bench` extra (`pip install -e '.[bench]'`); without it the PyTorch rows say n/a.
@@ -43,10 +43,7 @@ import multiprocessing as mp
 import os
 import resource
 import statistics
-import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 from absl import (
   app,  # pylint: disable=g-import-not-at-top
@@ -55,7 +52,7 @@ from absl import (
 import numpy as np
 
 from configs import koch  # pylint: disable=g-import-not-at-top
-from experiments import timing  # pylint: disable=g-import-not-at-top
+from siamese_jax.tools import timing  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list("sections", ["train", "preset", "scaling", "eval"], "Which parts to run.")
 flags.DEFINE_list("preset_trees", ["."], "Trees whose `:cpu` step `preset` times, interleaved (first: reference).")
@@ -152,7 +149,7 @@ def _run_torch(spec: dict, params_np) -> dict:
   host.tune_allocator()  # the same allocator settings as ours
   import torch  # pylint: disable=g-import-not-at-top
 
-  from experiments import torch_reference as tr  # pylint: disable=g-import-not-at-top
+  from siamese_jax.tools import torch_reference as tr  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(os.cpu_count())
   torch.manual_seed(0)
@@ -516,7 +513,7 @@ def main(argv):
   log = lambda s: print(s, flush=True)
   report = {
     "machine": machine(),
-    "command": "python experiments/bench_train.py "
+    "command": "python -m siamese_jax.tools.bench_train "
     + " ".join(f"--{k}={v}" for k, v in (("sections", ",".join(FLAGS.sections)),)),
   }
   md = [f"Machine: {report['machine']}", ""]
@@ -528,7 +525,7 @@ def main(argv):
     report["train"] = run_train(log)
     md += ["Train step:", "", train_table(report["train"]), ""]
   if "preset" in FLAGS.sections:
-    from experiments import cpu_step  # pylint: disable=g-import-not-at-top
+    from siamese_jax.tools import cpu_step  # pylint: disable=g-import-not-at-top
 
     log("the :cpu preset's train step and validation:")
     trees = [os.path.abspath(t) for t in FLAGS.preset_trees]

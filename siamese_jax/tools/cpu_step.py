@@ -7,8 +7,8 @@ distortions, on-device sampling) as train.py runs it, the median of `--repeats` 
 of `--steps` steps after two warm-up steps, and validation as train.py runs it at each
 epoch's end (the median of 3 after one warm-up), with its share of an epoch.
 
-  python experiments/cpu_step.py --manual_dir=../shared/omniglot [--trees=OLD_TREE,. --rounds=3]
-  python experiments/cpu_step.py --manual_dir=../shared/omniglot --xla_flags=';--xla_cpu_use_xnnpack=false'
+  python -m siamese_jax.tools.cpu_step --manual_dir=../shared/omniglot [--trees=OLD_TREE,. --rounds=3]
+  python -m siamese_jax.tools.cpu_step --manual_dir=../shared/omniglot --xla_flags=';--xla_cpu_use_xnnpack=false'
 
 `--xla_flags` gives settings of $XLA_FLAGS (";"-separated, "" = none) that are timed as variants of each tree.
 
@@ -24,12 +24,11 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 
 
 def child(tree: str, manual_dir: str | None, data_dir: str | None, repeats: int, steps: int) -> dict:
-  """Runs inside the measuring process (siamese_jax imported from `tree`)."""
-  sys.path.insert(0, os.path.abspath(tree))
+  """Runs inside the measuring process (siamese_jax imported from `tree`, first on its PYTHONPATH)."""
   from siamese_jax import host
 
   host.tune_allocator()
@@ -84,8 +83,10 @@ def measure(tree: str, manual_dir=None, data_dir=None, repeats: int = 5, steps: 
   args = [sys.executable, os.path.abspath(__file__), "--child", f"--tree={tree}", f"--repeats={repeats}"]
   args += [f"--steps={steps}"] + ([f"--manual_dir={manual_dir}"] if manual_dir else [])
   args += [f"--data_dir={data_dir}"] if data_dir else []
-  env = {**os.environ, "XLA_FLAGS": xla_flags} if xla_flags else None
-  proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
+  env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.abspath(tree), os.environ.get("PYTHONPATH", "")])}
+  if xla_flags:
+    env["XLA_FLAGS"] = xla_flags
+  proc = subprocess.run(args, capture_output=True, text=True, cwd=os.path.abspath(tree), env=env)
   lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
   return json.loads(lines[-1]) if lines else {"tree": tree, "error": proc.stderr.strip().splitlines()[-1:]}
 

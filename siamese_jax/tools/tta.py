@@ -3,18 +3,17 @@
 For each trained workdir (one per seed), scores the validation of its config (2,000 20-way
 within-alphabet tasks on the validation alphabets, the tasks training chose its best epoch on)
 with `oneshot.tta_scorer` for every number of copies and distortion strength (a factor on the
-deviations of the training distortions from identity), smooth displacement field (`--elastic`,
-`--elastic_grids`) and, with `--temperatures`, every way of
+deviations of the training distortions from identity) and, with `--temperatures`, every way of
 pooling the copies x copies pair logits (inf: their mean, as shipped; 0: their max; T > 0:
 T * log mean exp(logit / T), between the two), and prints a table: accuracy per seed,
 mean +- sd, and the gain over no TTA paired by seed (mean +- sd). Validation only: no test
 alphabet or Lake run is read.
 
-  python experiments/tta.py --workdirs=runs/cpu_s0,runs/cpu_s1,runs/cpu_s2 --copies=1,4,8 --strengths=1,0.5
-  python experiments/tta.py --workdirs=... --copies=16 --strengths=2 --temperatures=inf,0,3,5
-  python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --elastic=0,0.5,1 --elastic_grids=3,5
-  python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --alphabets=Avesta,ULOG --task_seed=2
-  python experiments/tta.py --workdirs=... --copies=1,16 --strengths=2 --drawers=1-20 --lake_runs=2000 --task_seed=3
+  python -m siamese_jax.tools.tta --workdirs=runs/cpu_s0,runs/cpu_s1,runs/cpu_s2 --copies=1,4,8 --strengths=1,0.5
+  python -m siamese_jax.tools.tta --workdirs=... --copies=16 --strengths=2 --temperatures=inf,0,3,5
+  python -m siamese_jax.tools.tta --workdirs=... --copies=1,16 --strengths=2 --alphabets=Avesta,ULOG --task_seed=2
+  python -m siamese_jax.tools.tta --workdirs=... --copies=1,16 --strengths=2 --drawers=1-20 --lake_runs=2000 \
+      --task_seed=3
 
 With `--lake_runs=R`, the score is instead the accuracy on R fresh runs in Lake's format (one alphabet,
 20 characters, one drawer's images the support and another's the queries; `evaluate.fresh_lake_runs`)
@@ -25,14 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 
 from absl import app, flags
 
-from experiments import over_seeds
+from siamese_jax import selection
 
 
 def pooled_pair(pair, copies: int, temperature: float):
@@ -73,22 +68,19 @@ def main(_):
   from siamese_jax import augment, evaluate, oneshot, train  # pylint: disable=g-import-not-at-top
 
   variants = [
-    (int(c), float(s), float(t), float(e), int(g))
+    (int(c), float(s), float(t))
     for c in f.copies
     for s in f.strengths
     for t in f.temperatures
-    for e in f.elastic
-    for g in f.elastic_grids
-    if int(c) > 1 or (s == f.strengths[0] and t == f.temperatures[0] and e == f.elastic[0] and g == f.elastic_grids[0])
-    if float(e) > 0 or g == f.elastic_grids[0]
+    if int(c) > 1 or (s == f.strengths[0] and t == f.temperatures[0])
   ]
   acc = {v: [] for v in variants}
   drawers = drawer_list(f.drawers)
   for wd in f.workdirs:
-    config, params, chars, base = over_seeds.load_validation(wd, f.num_tasks, f.alphabets, f.task_seed, drawers)
+    config, params, chars, base = selection.load_validation(wd, f.num_tasks, f.alphabets, f.task_seed, drawers)
     for v in variants:
-      c, s, t, e, g = v
-      scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), f.tta_seed, e, g)
+      c, s, t = v
+      scorer = oneshot.tta_scorer(base, c, augment.scaled(config.augment, s), f.tta_seed)
       if c > 1 and t != math.inf:
         scorer = dataclasses.replace(scorer, pair=pooled_pair(base.pair, c, t))
       if f.lake_runs:
@@ -100,12 +92,12 @@ def main(_):
         detail = f"verification {m['val_verification']:.2f}"
       acc[v].append(m["val_one_shot"])
       print(
-        f"{wd}  copies {c} strength {s} temperature {t} elastic {e} grid {g}: val {m['val_one_shot']:.2f}  {detail}",
+        f"{wd}  copies {c} strength {s} temperature {t}: val {m['val_one_shot']:.2f}  {detail}",
         flush=True,
       )
   ref = {v: acc[variants[0]] for v in variants}
-  labels = ["copies", "strength", "temperature", "elastic", "grid"]
-  print("\n" + over_seeds.gain_table(labels, acc, ref, f.workdirs))
+  labels = ["copies", "strength", "temperature"]
+  print("\n" + selection.gain_table(labels, acc, ref, f.workdirs))
 
 
 if __name__ == "__main__":  # flags defined here, so that tests can import this module beside other scripts
@@ -113,8 +105,6 @@ if __name__ == "__main__":  # flags defined here, so that tests can import this 
   flags.DEFINE_list("copies", ["1", "4", "8"], "Versions of each image (1: no TTA).")
   flags.DEFINE_list("strengths", ["1.0", "0.5"], "Factors on the training distortions' deviation from identity.")
   flags.DEFINE_list("temperatures", ["inf"], "Pooling of pair logits over copies: inf mean, 0 max, else log-mean-exp.")
-  flags.DEFINE_list("elastic", ["0"], "Std (pixels) of the copies' smooth displacement fields (0: affine only).")
-  flags.DEFINE_list("elastic_grids", ["4"], "Lattice sizes of the displacement fields (nodes per side).")
   flags.DEFINE_integer("tta_seed", 0, "Seed of the fixed distortions.")
   flags.DEFINE_integer("num_tasks", 2000, "Validation tasks (the same for every workdir, whatever it trained with).")
   flags.DEFINE_list("alphabets", None, "Validation alphabets to score on (default: each workdir's own).")

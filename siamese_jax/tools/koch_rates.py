@@ -7,8 +7,8 @@ on one batch of training pairs (half same, half different characters, background
   - per layer: |w|, |grad|, the relative update lr_j |grad| / |w| at the config's rates, and the
     rate that would give `--target` (clipped to Koch et al.'s search range [1e-4, 1e-1]).
 
-  python experiments/koch_rates.py --config=configs/koch.py --manual_dir=../shared/omniglot
-  python experiments/koch_rates.py --config=configs/koch.py --workdir=runs/koch_1h \
+  python -m siamese_jax.tools.koch_rates --config=configs/koch.py --manual_dir=../shared/omniglot
+  python -m siamese_jax.tools.koch_rates --config=configs/koch.py --workdir=runs/koch_1h \
       --checkpoints=best:400,checkpoints:500 --manual_dir=../shared/omniglot
 
 A workdir's recorded config is used as it was (one without train.lr_scales ran at uniform rates).
@@ -16,7 +16,6 @@ A workdir's recorded config is used as it was (one without train.lr_scales ran a
 
 from __future__ import annotations
 
-import os
 import sys
 
 from absl import app, flags, logging
@@ -25,7 +24,6 @@ import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from siamese_jax import input_pipeline, losses, model, optim  # noqa: E402
 from siamese_jax import workdir as wd_lib  # noqa: E402
 

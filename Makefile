@@ -58,6 +58,6 @@ pretrained: $(STAMP)
 bench-deps: $(VENV)/.installed-bench
 
 bench: $(VENV)/.installed-bench
-	$(VENV)/bin/python experiments/bench_train.py $(if $(OMNIGLOT_DIR),--manual_dir=$(OMNIGLOT_DIR)) $(ARGS)
+	$(VENV)/bin/python -m siamese_jax.tools.bench_train $(if $(OMNIGLOT_DIR),--manual_dir=$(OMNIGLOT_DIR)) $(ARGS)
 
 .PHONY: venv train eval test lint lock check-lock pretrained bench-deps bench

@@ -50,7 +50,7 @@ def cpu(c):
   """
   c.data.train_drawers = tuple(range(1, 21))  # all 20 drawers of the background alphabets
   # Every other validation alphabet trained on too, the other five validate: with TTA +0.90 +- 0.56
-  # over seeds 0-2 on those five against a spread of 0.22 (docs/results.md, fourteenth session).
+  # over seeds 0-2 on those five against a spread of 0.22 (docs/results.md, "How the presets were chosen").
   c.data.extra_train_alphabets = VALIDATION_ALPHABETS[0::2]
   c.validation.alphabets = VALIDATION_ALPHABETS[1::2]
   c.model.image_size = 28  # 35x35 led after 4 epochs (67.7 vs 62.1) but its 20-epoch run peaked lower (71.6 vs 71.9)
@@ -74,10 +74,11 @@ def cpu(c):
   c.train.b2 = 0.999
   c.train.steps_per_epoch = 500
   # 20,000 steps: on 2,000 Lake-format validation runs (all 20 drawers) with TTA +0.76 +- 0.22 over
-  # seeds 0-2 against a spread of 0.57 (docs/results.md, nineteenth); on the older validation
+  # seeds 0-2 against a spread of 0.57 (docs/results.md, "How the presets were chosen"); on the older validation
   # (drawers 13-16 only) a tie. 12,500 steps until 2026-12-07.
   c.train.max_epochs = 40
   c.train.patience = 0  # the best epoch's parameters are evaluated all the same.
+  c.train.cpu_hint = ""  # this preset is the advice
   c.train.log_every = 100
   # Test-time augmentation: validation +7.50 +- 0.84 over 3 seeds before hard negatives, +2.70 +- 1.04 with them.
   c.eval.tta_copies = 16

@@ -78,6 +78,6 @@ def verification_scores(net, chars, num_pairs: int, seed: int) -> tuple[np.ndarr
   from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
   a, b, y = evaluate.verification_pairs(chars, num_pairs, seed)
-  scorer = oneshot.model_scorer(net.params, net.config.model.dtype, net.config.model.conv_impl)
+  scorer = oneshot.config_scorer(net.params, net.config.model)
   p, _ = evaluate.pair_probabilities(scorer, chars, a, b, net.config.eval.batch_size)
   return p, y

@@ -48,7 +48,7 @@ class Siamese:
   tta: bool = True
 
   def __post_init__(self):
-    plain = oneshot.model_scorer(self.params, self.config.model.dtype, self.config.model.conv_impl)
+    plain = oneshot.config_scorer(self.params, self.config.model)
     e = self.config.eval
     self.scorer = oneshot.tta_from_config(plain, self.config.augment, e) if self.tta else plain
     configured_copies = max(int(e.tta_copies), 1)

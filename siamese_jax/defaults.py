@@ -1,6 +1,6 @@
 """Default configuration: Koch et al.'s paper recipe. Config files start from it.
 
-Every key a config may have is here: `validate` rejects any other key.
+Every key a config may have is here: `config_check.check` rejects any other key.
 """
 
 import ml_collections
@@ -84,7 +84,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.optimizer = "koch_sgd"
   # Koch et al. tune a rate per layer in [1e-4, 1e-1] (values unpublished). Here each layer's rate is
   # learning_rate x its lr_scales entry (conv..., embed, head), chosen so that every layer's update is
-  # about 1e-3 of its weights at the paper's init (experiments/koch_rates.py; docs/results.md): a
+  # about 1e-3 of its weights at the paper's init (siamese_jax.tools.koch_rates; docs/results.md): a
   # uniform 0.01 moves conv0 by 1% a step and the dense layers by 3e-6 and 5e-5, and diverged
   # once the momentum passed 0.85. Empty: 1 for every layer. koch_sgd only.
   c.train.learning_rate = 0.01
@@ -99,6 +99,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.b2 = 0.99
   c.train.weight_decay = 0.0  # Adam only: decoupled weight decay (AdamW) on the weights, not biases or gains.
   c.train.log_every = 100
+  # Said on a CPU when the rest of the run takes over two hours (a preset that is the advice sets "").
+  c.train.cpu_hint = "--config=configs/koch.py:cpu trains a strong model in about an hour"
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
 

@@ -261,7 +261,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   """Runs the whole evaluation of `params`; returns (eval.json contents, evaluation characters)."""
   e = config.eval
   t0 = time.time()
-  plain = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  plain = oneshot.config_scorer(params, config.model)
   model_s = oneshot.tta_from_config(plain, config.augment, e)
   # With test-time augmentation, the model without it is scored beside (and alone on the training
   # alphabets, an over-fitting check that would cost e.tta_copies times as many encoder passes).

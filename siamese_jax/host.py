@@ -6,7 +6,7 @@ glibc's defaults those above the (dynamic) mmap threshold are mmap'ed and
 unmapped each time, so every step page-faults them in afresh: on a 2-core
 machine about 40% of a `:cpu` train step was kernel time. Keeping freed memory
 in the heap (a high mmap threshold, no trimming) removes most of it; see
-`experiments/bench_train.py` for the measurement.
+`python -m siamese_jax.tools.bench_train` for the measurement.
 """
 
 from __future__ import annotations

@@ -26,18 +26,18 @@ def mean_clamped_bce(logits: jax.Array, labels: jax.Array, eps: float = EPS) -> 
   return jnp.mean(jax.vmap(lambda z, y: clamped_bce(z, y, eps))(logits, labels))
 
 
-def pair_loss(params, x_a, x_b, labels, encode=model.encode):
+def pair_loss(params, x_a, x_b, labels, encode):
   """Mean clamped BCE of pairs (x_a[i], x_b[i]) [B, H, W, 1] with labels [B]."""
   logits = model.pair_logits(params, encode(params, x_a), encode(params, x_b))
   return mean_clamped_bce(logits, labels)
 
 
-def pairs_objective(params, batch, encode=model.encode):
+def pairs_objective(params, batch, encode):
   """Objective of an independent-pair batch (`input_pipeline.PairBatch`): mean clamped BCE."""
   return pair_loss(params, batch.x_a, batch.x_b, batch.labels, encode)
 
 
-def all_pairs_objective(params, batch, encode=model.encode, hard_negatives: float = 0.0):
+def all_pairs_objective(params, batch, encode, hard_negatives: float = 0.0):
   """Balanced clamped BCE over every pair i < j of a group batch (`input_pipeline.GroupBatch`):
   the mean over same pairs and the mean over different pairs weigh 1/2 each.
 

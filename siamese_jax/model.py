@@ -1,6 +1,7 @@
 """Koch et al. (2015) Siamese network as pure functions over a parameter pytree.
 
-Parameters are a plain dict:
+The structure (`Spec`: input size, conv widths and kernels, embedding size, group norm) comes from
+the config's model section (`spec`); the parameters are a plain dict:
   {"conv0": {"w": [k, k, c_in, c_out], "b": [c_out]}, ..., "conv{L-1}": ...,
    "embed": {"w": [F, E], "b": [E]}, "head": {"w": [E, 1], "b": [1]}}
 Every conv is followed (with `model.norm_groups` = G > 0) by a group norm of G
@@ -12,6 +13,7 @@ a pair by a dense layer on |e1 - e2| (one logit).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -22,6 +24,23 @@ import ml_collections
 from siamese_jax import convs
 
 Params = dict[str, dict[str, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """The network's structure: what `init` builds and `encode` runs (hashable: a static argument)."""
+
+  image_size: int
+  features: tuple[int, ...]  # conv widths
+  kernel_sizes: tuple[int, ...]
+  embed_dim: int
+  norm_groups: int = 0  # > 0: a group norm of this many groups after every conv
+
+
+def spec(model_config) -> Spec:
+  """The `Spec` of a config's model section."""
+  m = model_config
+  return Spec(int(m.image_size), tuple(m.features), tuple(m.kernel_sizes), int(m.embed_dim), int(m.norm_groups))
 
 
 def feature_size(image_size: int, kernel_sizes) -> int:
@@ -180,10 +199,10 @@ def _group_norm_bwd(res, dy):
 group_norm.defvjp(_group_norm_fwd, _group_norm_bwd)
 
 
-def _conv_block(x, p, dtype, conv):
-  """conv + bias, or, when the layer has a gain "g", group norm of the conv x gain + bias."""
+def _conv_block(x, p, dtype, conv, norm: bool):
+  """conv + bias, or with `norm` group norm of the conv x its gain "g" + bias."""
   y = conv(x.astype(dtype), p["w"].astype(dtype))
-  if "g" in p:
+  if norm:
     return group_norm(y.astype(jnp.float32), p["g"], p["b"]).astype(dtype)
   return y + p["b"].astype(dtype)
 
@@ -199,21 +218,17 @@ def max_pool(x: jax.Array) -> jax.Array:
   return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
-def num_convs(params: Params) -> int:
-  return sum(1 for k in params if k.startswith("conv"))
-
-
-def encode(params: Params, images: jax.Array, dtype=jnp.float32, conv_impl: str = "auto") -> jax.Array:
-  """Embeds images [B, H, W, 1] (uint8 or float ink) to float32 [B, E] in (0, 1).
+def encode(params: Params, images: jax.Array, spec: Spec, dtype=jnp.float32, conv_impl: str = "auto") -> jax.Array:
+  """Embeds images [B, H, W, 1] (uint8 or float ink) to float32 [B, E] in (0, 1) with the network `spec`.
 
   dtype: compute dtype of convs and the dense layer (parameters stay float32);
   conv_impl: a name in `convs.CONV_IMPLS` or "auto" (see `convs.conv_impl_for_backend`).
   """
   conv = convs.conv_impl_for_backend(conv_impl)
   x = preprocess(images)
-  n = num_convs(params)
+  n = len(spec.features)
   for i in range(n):
-    x = _conv_block(x, params[f"conv{i}"], dtype, conv)
+    x = _conv_block(x, params[f"conv{i}"], dtype, conv, spec.norm_groups > 0)
     # Pool, then ReLU: max and ReLU commute, so the values and gradients are those of
     # relu-then-pool, with the ReLU on a quarter of the pixels.
     x = jax.nn.relu(max_pool(x) if i < n - 1 else x)
@@ -257,7 +272,7 @@ def _weighted_l1_gram(e: jax.Array, w: jax.Array, by_dimension: bool) -> jax.Arr
   by_dimension: accumulate one embedding dimension at a time (the CPU form: on XLA:CPU the
   reduction over the minor axis of an [N, N, E] tensor is slow; at N = 128, E = 512 forward and
   backward took 13-15 ms this way against 33 ms in a probe, and the `:cpu` step 1.09x faster in
-  `experiments/cpu_step.py`; docs/results.md); otherwise one broadcast [N, N, E] reduction (the
+  `siamese_jax.tools.cpu_step`; docs/results.md); otherwise one broadcast [N, N, E] reduction (the
   accelerator form: one kernel, no loop).
   """
   if by_dimension:
@@ -295,6 +310,6 @@ def all_pair_logits(params: Params, emb: jax.Array, by_dimension: bool | None = 
   return _weighted_l1_gram(emb.astype(jnp.float32), p["w"][:, 0], by_dimension) + p["b"][0]
 
 
-def score(params: Params, images_a: jax.Array, images_b: jax.Array) -> jax.Array:
+def score(params: Params, spec: Spec, images_a: jax.Array, images_b: jax.Array) -> jax.Array:
   """Probability [B] that images_a[i] and images_b[i] show the same character."""
-  return jax.nn.sigmoid(pair_logits(params, encode(params, images_a), encode(params, images_b)))
+  return jax.nn.sigmoid(pair_logits(params, encode(params, images_a, spec), encode(params, images_b, spec)))

@@ -121,23 +121,30 @@ def pixel_scorer() -> Scorer:
   )
 
 
-def model_scorer(params, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
-  """The Siamese network: embed = encode, score = head logit on |e1 - e2|.
+def model_scorer(params, spec, dtype=jnp.float32, conv_impl: str = "auto") -> Scorer:
+  """The Siamese network of structure `spec` (`model.Spec`): embed = encode, score = head logit on |e1 - e2|.
 
-  The embed function is shared by every scorer of the same dtype and conv_impl, so it
+  The embed function is shared by every scorer of the same spec, dtype and conv_impl, so it
   is compiled once per process, not once per call.
   """
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   dtype = model.compute_dtype(jnp.dtype(dtype).name)[0]
-  return Scorer(name="model", embed=_model_embed(dtype.name, conv_impl), pair=model.pair_logits, params=params)
+  return Scorer(name="model", embed=_model_embed(spec, dtype.name, conv_impl), pair=model.pair_logits, params=params)
+
+
+def config_scorer(params, model_config) -> Scorer:
+  """`model_scorer` of `params` with the structure, dtype and conv_impl of a config's model section."""
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
+  return model_scorer(params, model.spec(model_config), model_config.dtype, model_config.conv_impl)
 
 
 @functools.cache
-def _model_embed(dtype: str, conv_impl: str):
+def _model_embed(spec, dtype: str, conv_impl: str):
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
-  return lambda p, x: model.encode(p, x, jnp.dtype(dtype), conv_impl)
+  return lambda p, x: model.encode(p, x, spec, jnp.dtype(dtype), conv_impl)
 
 
 # The fields of an augment config that `augment.sample` reads.

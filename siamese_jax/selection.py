@@ -85,7 +85,7 @@ def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | No
     config.validation.drawers = tuple(drawers)
   params = workdir.load_params(wd, config.model)
   chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
-  return config, params, chars, oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+  return config, params, chars, oneshot.config_scorer(params, config.model)
 
 
 def gain_table(labels: list[str], acc: dict, ref: dict, workdirs: list[str]) -> str:

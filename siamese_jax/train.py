@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
@@ -95,10 +96,10 @@ def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
   objective = losses.OBJECTIVES[input_pipeline.PAIR_MODES[t.pair_mode].objective]
   if t.hard_negatives:
     objective = functools.partial(objective, hard_negatives=t.hard_negatives)
-  dtype, conv_impl = model.compute_dtype(m.dtype)[0], m.conv_impl
+  spec, dtype, conv_impl = model.spec(m), model.compute_dtype(m.dtype)[0], m.conv_impl
 
   def encode(params, x):
-    return model.encode(params, x, dtype, conv_impl)
+    return model.encode(params, x, spec, dtype, conv_impl)
 
   return lambda params, key, data: objective(params, sample(key, data), encode)
 
@@ -118,20 +119,16 @@ def _format_eta(seconds: float) -> str:
 ESTIMATE_AFTER_S = 15.0
 
 
-CPU_PRESET_IMAGE_SIZE = 28  # configs/koch.py:cpu's input size; no pointer to it from runs that small
-
-
-def time_estimate(seconds_per_step: float, steps_per_epoch: int, steps_left: int, backend: str, image_size: int) -> str:
+def time_estimate(seconds_per_step: float, steps_per_epoch: int, steps_left: int, backend: str, cpu_hint: str) -> str:
   """One line: what an epoch and the rest of the run will take at the measured step time, and
-  on a CPU backend where the rest takes over two hours, a pointer to the `:cpu` preset (only for
-  networks with larger inputs than its own: a slow `:cpu` run is not sent to itself)."""
+  on a CPU backend where the rest takes over two hours, `cpu_hint` (`train.cpu_hint`; "": none)."""
   line = (
     f"measured {seconds_per_step:.2f} s/step on {backend}: an epoch ({steps_per_epoch} steps) takes about"
     f" {_format_eta(seconds_per_step * steps_per_epoch)}, the {steps_left} steps left about"
     f" {_format_eta(seconds_per_step * steps_left)} (h:mm:ss, training only)"
   )
-  if backend == "cpu" and seconds_per_step * steps_left > 2 * 3600 and image_size > CPU_PRESET_IMAGE_SIZE:
-    line += "; on a CPU, --config=configs/koch.py:cpu trains a strong model in about an hour"
+  if backend == "cpu" and seconds_per_step * steps_left > 2 * 3600 and cpu_hint:
+    line += f"; on a CPU, {cpu_hint}"
   return line
 
 
@@ -180,7 +177,7 @@ def validation_metrics(config, params, chars: loader.CharacterArray, scorer=None
 
   v = config.validation
   if scorer is None:
-    scorer = oneshot.model_scorer(params, config.model.dtype, config.model.conv_impl)
+    scorer = oneshot.config_scorer(params, config.model)
     if v.tta:
       scorer = oneshot.tta_from_config(scorer, config.augment, config.eval)
   out = selection.PROTOCOLS[v.protocol](scorer, chars, v, config.eval.batch_size)
@@ -233,7 +230,7 @@ class _StopSignals:
       signal.signal(s, h)
 
 
-# XLA:CPU (jax 0.10.2) computes non-finite gradients for some layer widths (docs/results.md, seventh session).
+# XLA:CPU (jax 0.10.2) computes non-finite gradients for some layer widths (docs/results.md, "Known XLA:CPU issues").
 WIDTH_HINT = "; at step 1 on a CPU, see 'Widths on a CPU' in the README"
 
 
@@ -272,14 +269,47 @@ def train(
 
 
 def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
-  """`train` once the workdir is locked."""
+  """`train` once the workdir is locked: prepare, loop, then the best parameters and the curves."""
+  run = _prepare(config, workdir, allow_config_change, mesh)
+  try:
+    state = _loop(run, on_epoch)
+  finally:
+    for m in (run.mngr, run.best_mngr):
+      workdir_lib.wait(m, run.state)
+  best = workdir_lib.restore_latest(run.best_mngr, {"params": state.params}) if run.val_chars is not None else None
+  for m in (run.mngr, run.best_mngr):
+    m.close()
+  _plot(workdir)
+  return state, (best["params"] if best is not None else state.params)
+
+
+@dataclasses.dataclass
+class _Run:
+  """What the loop works with: the config and workdir, the data on the device, the checkpoint
+  managers, the jitted step, the state to continue from and the steps of the run."""
+
+  config: ml_collections.ConfigDict
+  workdir: str
+  data: dict
+  val_chars: loader.CharacterArray | None
+  mngr: object
+  best_mngr: object
+  step_fn: object
+  state: TrainState
+  steps_per_epoch: int
+  start: int
+  total: int
+
+
+def _prepare(config, workdir, allow_config_change, mesh) -> _Run:
+  """Records the config, loads the characters, builds or restores the state (dropping the metrics a
+  lost run wrote past it) and the step; a run that stopped early stays stopped."""
   changed = workdir_lib.check_resume(config, workdir, allow_config_change)
   if changed:
     logging.warning("resuming with a changed config: %s", ", ".join(changed))
   if jax.process_index() == 0:
     workdir_lib.write_config(config, workdir)
-  aug = config.augment
-  chars = input_pipeline.training_characters(config.data, config.model.image_size, aug.class_rotations)
+  chars = input_pipeline.training_characters(config.data, config.model.image_size, config.augment.class_rotations)
   logging.info(
     "training on %d characters x %d drawers at %dx%d (%s); devices: %s",
     chars.num_characters,
@@ -295,7 +325,6 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     else None
   )
   data = sharding.replicate(make_data(config, chars), mesh)
-
   state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
   logging.info("model has %d parameters", model.num_params(state.params))
   dtype_note = model.compute_dtype(config.model.dtype)[1]
@@ -309,57 +338,81 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
     logging.info("resumed from step %d", int(state.step))
   if jax.process_index() == 0:  # records past the restored step belong to the lost run: drop them
     metrics_lib.truncate(workdir, int(state.step))
-  state = sharding.replicate(state, mesh)
-
-  step_fn = make_train_step(config, optimizer, mesh)
-  writer = metrics_lib.MetricsWriter(workdir, hparams=_flat(config))
   spe = steps_per_epoch(config.train)
   start, total = int(state.step), spe * config.train.max_epochs
-  if (
-    val_chars is not None
-    and config.train.patience
-    and int(state.best_epoch) > 0
-    and start // spe - int(state.best_epoch) >= config.train.patience
-  ):
+  t = config.train
+  if val_chars is not None and t.patience and 0 < int(state.best_epoch) <= start // spe - t.patience:
     logging.info("this run stopped early at step %d (no gain since epoch %d)", start, int(state.best_epoch))
     total = start
-  progress = Progress(start, total, input_pipeline.pairs_per_step(config.train))
-  pending = []
-  step = start
-  elapsed = metrics_lib.Elapsed(workdir)  # wall seconds of this run, carried over resumes
-  first_timed = None  # (step, time) after compilation, until the time estimate is logged
+  return _Run(
+    config, workdir, data, val_chars, mngr, best_mngr, make_train_step(config, optimizer, mesh),
+    sharding.replicate(state, mesh), spe, start, total,
+  )  # fmt: skip
+
+
+class _Estimate:
+  """Times the first steps after compilation (one host sync each) and logs what the run will take."""
+
+  def __init__(self, run: _Run):
+    self.run, self.first = run, None
+
+  def after(self, step: int, out) -> None:
+    if self.first is None and step != self.run.start + 1:
+      return
+    jax.block_until_ready(out["loss"])  # the first step's time is compilation: excluded
+    if step == self.run.start + 1:
+      self.first = (step, time.time())
+      return
+    n, dt = step - self.first[0], time.time() - self.first[1]
+    if n >= 3 or dt >= ESTIMATE_AFTER_S or step == self.run.total:
+      c = self.run.config
+      left = self.run.total - step
+      logging.info(time_estimate(dt / n, self.run.steps_per_epoch, left, jax.default_backend(), c.train.cpu_hint))
+      self.first = False  # done
+
+  @property
+  def pending(self) -> bool:
+    return self.first is not False
+
+
+def _loop(run: _Run, on_epoch):
+  """The training steps from `run.start` to `run.total`: logs and guards the loss at the logging
+  interval, validates and checkpoints at the end of each epoch, stops on a signal or early."""
+  config, spe, state = run.config, run.steps_per_epoch, run.state
+  progress = Progress(run.start, run.total, input_pipeline.pairs_per_step(config.train))
+  writer = metrics_lib.MetricsWriter(run.workdir, hparams=_flat(config))
+  elapsed = metrics_lib.Elapsed(run.workdir)  # wall seconds of this run, carried over resumes
+  estimate, pending, step = _Estimate(run), [], run.start
   try:
     with _StopSignals() as signals:
-      while step < total:
-        state, out = step_fn(state, data)
+      while step < run.total:
+        state, out = run.step_fn(state, run.data)
+        run.state = state  # what the caller waits on if the loop stops
         step += 1
         pending.append(out)
-        if step == start + 1:
-          jax.block_until_ready(out["loss"])  # Exclude compilation from the first rate.
-          progress.reset(step)
-          first_timed = (step, time.time())
-        elif first_timed is not None:
-          jax.block_until_ready(out["loss"])
-          n, dt = step - first_timed[0], time.time() - first_timed[1]
-          if n >= 3 or dt >= ESTIMATE_AFTER_S or step == total:
-            logging.info(time_estimate(dt / n, spe, total - step, jax.default_backend(), config.model.image_size))
-            first_timed = None
+        if estimate.pending:
+          estimate.after(step, out)
+          if step == run.start + 1:
+            progress.reset(step)
         epoch_end = step % spe == 0
-        save = step % config.train.checkpoint_every == 0 or step == total or epoch_end
+        save = step % config.train.checkpoint_every == 0 or step == run.total or epoch_end
         if step % config.train.log_every == 0 or save or signals.signum:
-          loss = _guard_finite(pending, step, mngr, jax.default_backend() == "cpu")  # the only host sync in an epoch
+          loss = _guard_finite(pending, step, run.mngr, jax.default_backend() == "cpu")  # the only host sync
           pending = []
-          rate = progress.update(step, loss)
           lr = optim.current_learning_rate(config.train, step, spe, optim.layer_names(state.params))
+          rate = progress.update(step, loss)
           writer.write(step, {"loss": loss, "pairs_per_s": rate, "learning_rate": lr, "elapsed_s": elapsed()})
         stop, val = False, None
-        if epoch_end and val_chars is not None:
-          state, stop, val = _end_of_epoch(config, state, step // spe, val_chars, writer, best_mngr, step, elapsed)
+        if epoch_end and run.val_chars is not None:
+          state, stop, val = _end_of_epoch(
+            config, state, step // spe, run.val_chars, writer, run.best_mngr, step, elapsed
+          )
+          run.state = state
           progress.reset(step)  # the next pairs/s is of training steps alone
         if save or stop or signals.signum:
-          workdir_lib.save(mngr, step, state)
+          workdir_lib.save(run.mngr, step, state)
         if val is not None and on_epoch is not None:
-          for m in (mngr, best_mngr):
+          for m in (run.mngr, run.best_mngr):
             workdir_lib.wait(m, state)
           on_epoch(step // spe, {**val, "best_val_one_shot": float(state.best_val), "step": step})
         if signals.signum:
@@ -369,18 +422,16 @@ def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):
   finally:
     progress.close()
     writer.close()
-    for m in (mngr, best_mngr):
-      workdir_lib.wait(m, state)
-  kept = state.params
-  best = workdir_lib.restore_latest(best_mngr, {"params": kept}) if val_chars is not None else None
-  for m in (mngr, best_mngr):
-    m.close()
+  return state
+
+
+def _plot(workdir: str) -> None:
+  """The run's curves: loss.png, validation.png, validation_vs_time.png."""
   metrics_lib.plot_curves(workdir, ("loss",), "loss.png", "training loss")
   metrics_lib.plot_curves(workdir, ("val_one_shot", "val_verification"), "validation.png", "validation accuracy (%)")
   metrics_lib.plot_curves(
     workdir, ("val_one_shot",), "validation_vs_time.png", "validation accuracy (%) against wall-clock", x="elapsed_s"
   )
-  return state, (best["params"] if best is not None else kept)
 
 
 def _end_of_epoch(config, state, epoch, val_chars, writer, best_mngr, step, elapsed):

@@ -28,7 +28,7 @@ EVAL_FILE = "eval.json"  # the evaluation's results (`--mode=eval`)
 
 # Keys that may change between runs on one workdir: they do not affect what is computed
 # (conv_impl: the same convolution, another formulation, e.g. when moving to an accelerator).
-RESUME_FREE_KEYS = ("eval.", "data.data_dir", "data.manual_dir", "train.log_every", "model.conv_impl")
+RESUME_FREE_KEYS = ("eval.", "data.data_dir", "data.manual_dir", "train.log_every", "train.cpu_hint", "model.conv_impl")
 # Write failures reported in one line (disk full, quota, read-only file system, permissions).
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 

@@ -58,7 +58,7 @@ def test_one_shot_agrees_with_evaluator_with_and_without_tta(smoke_workdir, tiny
   chars = evaluate.load_eval_characters(net.config, "evaluation")
   raw = siamese_jax.load_dataset("evaluation", data_dir=data_dir)
   tasks, _ = oneshot.make_tasks(chars.alphabets, len(chars.drawers), "across_alphabet", 5, 1, 6, seed=4)
-  plain = oneshot.model_scorer(net.params)
+  plain = oneshot.config_scorer(net.params, net.config.model)
   tta = oneshot.tta_scorer(plain, 3, augment.scaled(cfg.augment, cfg.eval.tta_strength), cfg.eval.tta_seed)
 
   def raw_image(flat):  # The same image, from the unresized split.
@@ -219,7 +219,7 @@ def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot
   card = open(os.path.join(ROOT, "docs", "MODEL_CARD.md")).read()
   assert f"{stated:.1f}%" in card
   runs = lake_runs.load_runs(os.path.join(manual, "all_runs.zip"))
-  scorer = oneshot.model_scorer(net.params, net.config.model.dtype, net.config.model.conv_impl)
+  scorer = oneshot.config_scorer(net.params, net.config.model)
   got = evaluate.score_lake_runs(scorer, runs, net.image_size)["accuracy"]
   assert abs(got - stated) <= 0.5, (
     got,

@@ -24,14 +24,15 @@ def test_torch_reference_matches_siamese_jax(preset):
   x_a, x_b = rng.random((6, size, size, 1), np.float32), rng.random((6, size, size, 1), np.float32)
   labels = np.array([0, 1, 0, 1, 1, 0], np.float32)
 
-  loss_fn = lambda p: losses.pair_loss(p, x_a, x_b, labels)
+  encode = lambda p, x: model.encode(p, x, model.spec(cfg))
+  loss_fn = lambda p: losses.pair_loss(p, x_a, x_b, labels, encode)
   loss, grads = jax.value_and_grad(loss_fn)(params)
 
   net = tr.TorchSiamese(jax.tree_util.tree_map(np.asarray, params))
   logits = net(tr.nchw(x_a), tr.nchw(x_b))
   np.testing.assert_allclose(
     logits.detach().numpy(),
-    model.pair_logits(params, model.encode(params, x_a), model.encode(params, x_b)),
+    model.pair_logits(params, encode(params, x_a), encode(params, x_b)),
     rtol=1e-4,
     atol=1e-5,
   )

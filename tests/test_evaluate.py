@@ -66,7 +66,7 @@ def test_constant_model_scores_chance(n_way):
   chars = coded_characters(alphabet_sizes=(25, 30))
   chars = CharacterArray(np.zeros((55, 6, 32, 32, 1), np.uint8), chars.labels, chars.alphabets, chars.drawers)
   n_tasks = 3000
-  rows, _ = run_sweep(oneshot.model_scorer(params), chars, ways=(n_way,), num_tasks=n_tasks)
+  rows, _ = run_sweep(oneshot.model_scorer(params, model.spec(cfg)), chars, ways=(n_way,), num_tasks=n_tasks)
   p = 1.0 / n_way
   for r in rows.values():
     assert abs(r["accuracy"] - 100 * p) < 4 * 100 * np.sqrt(p * (1 - p) / n_tasks), r
@@ -75,17 +75,18 @@ def test_constant_model_scores_chance(n_way):
 def test_model_scorer_compiles_once_per_process():
   cfg = koch.get_config("smoke").model
   a, b = (model.init(jax.random.PRNGKey(i), cfg) for i in (0, 1))
+  spec = model.spec(cfg)
   # Every epoch's validation builds a scorer for new parameters: the jitted embed is shared.
-  assert oneshot.model_scorer(a).jitted_embed is oneshot.model_scorer(b).jitted_embed
-  assert oneshot.model_scorer(a).jitted_embed is not oneshot.model_scorer(a, conv_impl="xla").jitted_embed
+  assert oneshot.model_scorer(a, spec).jitted_embed is oneshot.model_scorer(b, spec).jitted_embed
+  assert oneshot.model_scorer(a, spec).jitted_embed is not oneshot.model_scorer(a, spec, conv_impl="xla").jitted_embed
   # bfloat16 shares float32's embed exactly where it computes in float32 (XLA:CPU).
   same = model.compute_dtype("bfloat16")[0] == jnp.float32
-  assert (oneshot.model_scorer(a).jitted_embed is oneshot.model_scorer(a, "bfloat16").jitted_embed) == same
+  assert (oneshot.model_scorer(a, spec).jitted_embed is oneshot.model_scorer(a, spec, "bfloat16").jitted_embed) == same
   x = jnp.zeros((4, 32, 32, 1), jnp.uint8)
-  oneshot.model_scorer(a).jitted_embed(a, x)
-  compiled = oneshot.model_scorer(a).jitted_embed._cache_size()
-  oneshot.model_scorer(b).jitted_embed(b, x)
-  assert oneshot.model_scorer(b).jitted_embed._cache_size() == compiled
+  oneshot.model_scorer(a, spec).jitted_embed(a, x)
+  compiled = oneshot.model_scorer(a, spec).jitted_embed._cache_size()
+  oneshot.model_scorer(b, spec).jitted_embed(b, x)
+  assert oneshot.model_scorer(b, spec).jitted_embed._cache_size() == compiled
 
 
 def test_tta_scorer_averages_over_fixed_distortions():

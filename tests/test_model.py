@@ -19,7 +19,7 @@ def test_encode_shapes_and_range():
   cfg = koch.get_config("smoke").model
   params = model.init(jax.random.PRNGKey(0), cfg)
   x = jax.random.randint(jax.random.PRNGKey(1), (5, 32, 32, 1), 0, 256).astype(jnp.uint8)
-  e = model.encode(params, x)
+  e = model.encode(params, x, model.spec(cfg))
   assert e.shape == (5, cfg.embed_dim) and e.dtype == jnp.float32
   assert bool(jnp.all((e > 0) & (e < 1)))
 
@@ -29,8 +29,9 @@ def test_score_is_symmetric():
   params = model.init(jax.random.PRNGKey(0), cfg)
   a = jax.random.uniform(jax.random.PRNGKey(1), (8, 32, 32, 1))
   b = jax.random.uniform(jax.random.PRNGKey(2), (8, 32, 32, 1))
-  np.testing.assert_array_equal(model.score(params, a, b), model.score(params, b, a))
-  s = model.score(params, a, b)
+  spec = model.spec(cfg)
+  np.testing.assert_array_equal(model.score(params, spec, a, b), model.score(params, spec, b, a))
+  s = model.score(params, spec, a, b)
   assert s.shape == (8,) and bool(jnp.all((s >= 0) & (s <= 1)))
 
 
@@ -113,7 +114,7 @@ def test_encode_gradients_equal_across_conv_impls():
   cfg = koch.get_config("smoke").model
   params = model.init(jax.random.PRNGKey(0), cfg)
   x = jax.random.uniform(jax.random.PRNGKey(1), (4, 32, 32, 1))
-  loss = lambda p, impl: jnp.sum(model.encode(p, x, conv_impl=impl) ** 2)
+  loss = lambda p, impl: jnp.sum(model.encode(p, x, model.spec(cfg), conv_impl=impl) ** 2)
   ref = jax.grad(loss)(params, "xla")
   for impl in ("cpu", "dft", "patches", "auto"):
     got = jax.grad(loss)(params, impl)
@@ -178,15 +179,15 @@ def test_group_norm_statistics_and_scale_invariance():
   params = model.init(jax.random.PRNGKey(1), cfg)
   assert all(params[f"conv{i}"]["g"].shape == (4, f // 4) for i, f in enumerate(cfg.features))
   images = jax.random.uniform(jax.random.PRNGKey(2), (2, 32, 32, 1))
-  e = model.encode(params, images)
+  e = model.encode(params, images, model.spec(cfg))
   # A group norm undoes a positive rescaling of the conv weights (the bias comes after it).
   scaled = dict(params)
   for i in range(len(cfg.features)):
     scaled[f"conv{i}"] = dict(params[f"conv{i}"], w=params[f"conv{i}"]["w"] * 7.0)
-  np.testing.assert_allclose(model.encode(scaled, images), e, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(model.encode(scaled, images, model.spec(cfg)), e, rtol=1e-4, atol=1e-5)
   cfg.norm_groups = 0
   assert "g" not in model.init(jax.random.PRNGKey(1), cfg)["conv0"]
-  assert not np.allclose(model.encode(model.init(jax.random.PRNGKey(1), cfg), images), e)
+  assert not np.allclose(model.encode(model.init(jax.random.PRNGKey(1), cfg), images, model.spec(cfg)), e)
 
 
 @pytest.mark.parametrize("by_dimension", [False, True])

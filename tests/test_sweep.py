@@ -53,6 +53,25 @@ def test_random_and_quasirandom_samples_stay_in_range():
     assert all(0 <= m["c"] <= 2 and m["d"] in (1, 2, 3) for m in members)
 
 
+def test_every_sweep_file_builds_valid_configs_and_cpu_steps_keeps_its_rule():
+  from siamese_jax import config_check
+
+  for name in sorted(os.listdir(os.path.join(ROOT, "experiments"))):
+    s = sweep.load_sweep(os.path.join(ROOT, "experiments", name))
+    for m in (s["members"] or [])[:4]:
+      if not m.get("_mode"):
+        config_check.check(sweep.build_config(os.path.join(ROOT, s["config"]), m, 0))
+  s = sweep.load_sweep(os.path.join(ROOT, "experiments", "cpu_steps.py"))
+  assert s["baseline"] == s["members"][0] and len(sweep.plan(s, s["seeds"])) == 6
+  c = sweep.build_config(os.path.join(ROOT, s["config"]), s["members"][1], 2)
+  assert (c.validation.protocol, c.validation.drawers, c.train.max_epochs, c.seed) == (
+    "lake_runs",
+    tuple(range(1, 21)),
+    40,
+    2,
+  )
+
+
 def test_rank_pairs_gains_by_seed_against_the_baseline():
   def row(lr, seed, val):
     return {"overrides": {"lr": lr}, "seed": seed, "best_val": val, "curve": [val], "state": "finished"}

@@ -33,7 +33,8 @@ def test_repeated_step_on_fixed_batch_lowers_loss():
 
   @jax.jit
   def step(params, opt_state):
-    loss, grads = jax.value_and_grad(losses.pair_loss)(params, x_a, x_b, labels)
+    encode = lambda p, x: model.encode(p, x, model.spec(cfg.model))
+    loss, grads = jax.value_and_grad(losses.pair_loss)(params, x_a, x_b, labels, encode)
     updates, opt_state = opt.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
@@ -188,10 +189,11 @@ def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
 
 
 def test_time_estimate_points_slow_cpu_runs_to_the_cpu_preset():
-  slow = train.time_estimate(12.0, 1000, 200_000, "cpu", 105)
+  hint = koch.get_config("koch").train.cpu_hint
+  slow = train.time_estimate(12.0, 1000, 200_000, "cpu", hint)
   assert "an epoch (1000 steps) takes about 3:20:00" in slow and "the 200000 steps left about 666:40:00" in slow
   assert "--config=configs/koch.py:cpu" in slow
-  assert ":cpu" not in train.time_estimate(0.2, 500, 12_000, "cpu", 105)  # 40 minutes: fine on a CPU
-  assert ":cpu" not in train.time_estimate(12.0, 1000, 200_000, "gpu", 105)
-  assert train.CPU_PRESET_IMAGE_SIZE == koch.get_config("cpu").model.image_size
-  assert ":cpu" not in train.time_estimate(0.8, 500, 12_000, "cpu", 28)  # a slow :cpu run, not sent to itself
+  assert ":cpu" not in train.time_estimate(0.2, 500, 12_000, "cpu", hint)  # 40 minutes: fine on a CPU
+  assert ":cpu" not in train.time_estimate(12.0, 1000, 200_000, "gpu", hint)
+  own = koch.get_config("cpu").train.cpu_hint  # a slow :cpu run is not sent to itself
+  assert ":cpu" not in train.time_estimate(12.0, 1000, 200_000, "cpu", own)

@@ -378,7 +378,7 @@ def plot_scaling(scaling: dict, path: str) -> None:
   plt.close(fig)
 
 
-def naive_predictions(params, query: np.ndarray, candidates: np.ndarray, image_size: int, batch: int = 128):
+def naive_predictions(params, spec, query: np.ndarray, candidates: np.ndarray, image_size: int, batch: int = 128):
   """argmax over candidates of score(query, candidate), every pair through the network (2 encodes a pair).
 
   query: uint8 [T, H, W, 1]; candidates: uint8 [T, N, H, W, 1]. Returns (int [T], encoder passes).
@@ -391,14 +391,14 @@ def naive_predictions(params, query: np.ndarray, candidates: np.ndarray, image_s
   t, n = candidates.shape[:2]
   a = loader.resize_images(np.repeat(query, n, axis=0), image_size)
   b = loader.resize_images(candidates.reshape((-1,) + candidates.shape[2:]), image_size)
-  score = jax.jit(model.score)
+  score = jax.jit(model.score, static_argnums=1)
   out = []
   for i in range(0, len(a), batch):
     ca, cb = a[i : i + batch], b[i : i + batch]
     pad = batch - len(ca)
     if pad:
       ca, cb = (np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) for x in (ca, cb))
-    out.append(np.asarray(score(params, ca, cb))[: batch - pad])
+    out.append(np.asarray(score(params, spec, ca, cb))[: batch - pad])
   return np.argmax(np.concatenate(out).reshape(t, n), axis=1), 2 * len(a)
 
 
@@ -408,17 +408,21 @@ def _timed(fn):
   return out, time.perf_counter() - t
 
 
-def compare_lake(params, runs, image_size: int, batch_size: int) -> dict:
+def compare_lake(params, spec, runs, image_size: int, batch_size: int) -> dict:
   """Lake's runs scored embed-once (the harness) and naively; times, encoder passes, same answers."""
   from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
-  scorer = oneshot.model_scorer(params)
+  scorer = oneshot.model_scorer(params, spec)
   evaluate.score_lake_runs(scorer, runs[:1], image_size, batch_size)  # compile both paths
-  naive_predictions(params, runs[0].test[:1], runs[0].train[None, :1], image_size)
+  naive_predictions(params, spec, runs[0].test[:1], runs[0].train[None, :1], image_size)
   fast, t_fast = _timed(lambda: evaluate.score_lake_runs(scorer, runs, image_size, batch_size))
   (preds, passes), t_naive = _timed(
     lambda: naive_predictions(
-      params, np.concatenate([r.test for r in runs]), np.stack([r.train for r in runs for _ in r.test]), image_size
+      params,
+      spec,
+      np.concatenate([r.test for r in runs]),
+      np.stack([r.train for r in runs for _ in r.test]),
+      image_size,
     )
   )
   naive_correct = int(np.sum(preds == np.concatenate([r.answer for r in runs])))
@@ -432,17 +436,17 @@ def compare_lake(params, runs, image_size: int, batch_size: int) -> dict:
   }
 
 
-def compare_sweep(params, chars, image_size: int, n_way: int, num_tasks: int, batch_size: int) -> dict:
+def compare_sweep(params, spec, chars, image_size: int, n_way: int, num_tasks: int, batch_size: int) -> dict:
   """A within-alphabet N-way sweep embed-once (the harness) and naively on the very same tasks."""
   from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
-  scorer = oneshot.model_scorer(params)
+  scorer = oneshot.model_scorer(params, spec)
   args = ((n_way,), ("within_alphabet",), 1, num_tasks, 0)  # ways, protocols, shots, tasks, seed
   ((row,), fast_passes), t_fast = _timed(lambda: evaluate.nway_accuracy(scorer, chars, "evaluation", *args, batch_size))
   ((tasks, _),) = evaluate.nway_tasks(chars, *args)
   flat = chars.images.reshape((-1,) + chars.images.shape[2:])
   (preds, passes), t_naive = _timed(
-    lambda: naive_predictions(params, flat[tasks.query], flat[tasks.support[:, :, 0]], image_size)
+    lambda: naive_predictions(params, spec, flat[tasks.query], flat[tasks.support[:, :, 0]], image_size)
   )
   return {
     "what": f"{num_tasks}-task {n_way}-way sweep",
@@ -466,10 +470,10 @@ def run_eval(log) -> list[dict]:
   params = model.init(jax.random.PRNGKey(0), c.model)
   manual_dir = loader.resolve_manual_dir(FLAGS.manual_dir)
   runs = lake_runs.load_runs(lake_runs.find_runs_zip(None, manual_dir, None))
-  rows = [compare_lake(params, runs, size, bs)]
+  rows = [compare_lake(params, model.spec(c.model), runs, size, bs)]
   log(f"  Lake: embed-once {rows[-1]['embed_once_s']:.1f} s, naive {rows[-1]['naive_s']:.1f} s")
   chars = loader.load_characters("evaluation", image_size=size, data_dir=FLAGS.data_dir, manual_dir=FLAGS.manual_dir)
-  rows.append(compare_sweep(params, chars, size, 20, FLAGS.num_tasks, bs))
+  rows.append(compare_sweep(params, model.spec(c.model), chars, size, 20, FLAGS.num_tasks, bs))
   log(f"  sweep: embed-once {rows[-1]['embed_once_s']:.1f} s, naive {rows[-1]['naive_s']:.1f} s")
   return rows
 

@@ -48,11 +48,12 @@ def pair_batch(images: np.ndarray, pairs: int):
   return x_a, x_b, jnp.concatenate([jnp.ones(half), jnp.zeros(half)])
 
 
-def report(name: str, params, x_a, x_b, labels, lrs: dict, target: float) -> list[float]:
+def report(name: str, params, spec, x_a, x_b, labels, lrs: dict, target: float) -> list[float]:
   """Prints one state's statistics; returns the suggested per-layer rates (network order)."""
   half = x_a.shape[0] // 2
-  loss, grads = jax.value_and_grad(losses.pair_loss)(params, x_a, x_b, labels)
-  e_a, e_b = model.encode(params, x_a), model.encode(params, x_b)
+  encode = lambda p, x: model.encode(p, x, spec)
+  loss, grads = jax.value_and_grad(losses.pair_loss)(params, x_a, x_b, labels, encode)
+  e_a, e_b = encode(params, x_a), encode(params, x_b)
   logits = model.pair_logits(params, e_a, e_b)
   e = np.asarray(e_a[:half])
   saturated = 100 * np.mean((e < 0.01) | (e > 0.99))
@@ -84,7 +85,7 @@ def main(argv) -> None:
   x_a, x_b, labels = pair_batch(images, _PAIRS.value)
   init = model.init(jax.random.PRNGKey(config.seed), config.model)
   lrs = optim.layer_rates(config.train, optim.layer_names(init))
-  suggested = report("init", init, x_a, x_b, labels, lrs, _TARGET.value)
+  suggested = report("init", init, model.spec(config.model), x_a, x_b, labels, lrs, _TARGET.value)
   print(f"\nrates for a relative update of {_TARGET.value:g} at init: ({', '.join(f'{r:.1e}' for r in suggested)})")
   for entry in _CHECKPOINTS.value:
     subdir, step = entry.split(":")
@@ -92,7 +93,7 @@ def main(argv) -> None:
       params = wd_lib.load_params(_WORKDIR.value, config.model, subdir=subdir, step=int(step))
     except wd_lib.WorkdirError as e:
       sys.exit(f"error: {e}")
-    report(entry, params, x_a, x_b, labels, lrs, _TARGET.value)
+    report(entry, params, model.spec(config.model), x_a, x_b, labels, lrs, _TARGET.value)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def layer_errors(model_config, num_images: int = 128) -> dict[str, float]:
   params = model.init(jax.random.PRNGKey(0), model_config)
   size = model_config.image_size
   x = (jax.random.uniform(jax.random.PRNGKey(1), (num_images, size, size, 1)) > 0.8).astype(jnp.float32)
-  loss = lambda p: jnp.sum(model.encode(p, x) * jnp.arange(model_config.embed_dim))
+  loss = lambda p: jnp.sum(model.encode(p, x, model.spec(model_config)) * jnp.arange(model_config.embed_dim))
   got = jax.jit(jax.grad(loss))(params)
   with jax.disable_jit():
     ref = jax.grad(loss)(params)

@@ -54,7 +54,7 @@ def one_line_errors():
   try:
     yield
   except Exception as e:  # noqa: BLE001 - sorted below; anything unexpected is re-raised
-    from siamese_jax import config_check, train, workdir  # pylint: disable=g-import-not-at-top
+    from siamese_jax import config_check, selection, train, workdir  # pylint: disable=g-import-not-at-top
     from siamese_jax.omniglot import OmniglotDataError  # pylint: disable=g-import-not-at-top
 
     if isinstance(e, train.Interrupted):
@@ -62,7 +62,15 @@ def one_line_errors():
       print(f"interrupted: {e}", file=sys.stderr)
       sys.exit(128 + e.signum)
     if isinstance(
-      e, (config_check.ConfigError, OmniglotDataError, workdir.WorkdirError, workdir.WriteError, FloatingPointError)
+      e,
+      (
+        config_check.ConfigError,
+        selection.ValidationError,
+        OmniglotDataError,
+        workdir.WorkdirError,
+        workdir.WriteError,
+        FloatingPointError,
+      ),
     ):
       logging.error("%s", e)
       print(f"error: {e}", file=sys.stderr)

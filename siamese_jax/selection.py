@@ -22,28 +22,32 @@ def sd(xs) -> float:
   return float(np.std(xs, ddof=1)) if len(xs) > 1 else float("nan")
 
 
+class ValidationError(ValueError):
+  """Validation characters a protocol cannot draw its tasks from (reported as a config error)."""
+
+
 def within_alphabet(scorer, chars, validation, batch_size: int) -> dict[str, float]:
   """N-way within-alphabet one-shot accuracy on the same tasks every epoch, with its Wilson interval."""
-  from siamese_jax import config_check, evaluate, oneshot  # pylint: disable=g-import-not-at-top
+  from siamese_jax import evaluate, oneshot  # pylint: disable=g-import-not-at-top
 
   v = validation
   rows, _ = evaluate.nway_accuracy(
     scorer, chars, "validation", (v.n_way,), (oneshot.WITHIN_ALPHABET,), 1, v.num_tasks, v.seed, batch_size
   )
   if rows[0]["num_tasks"] == 0:
-    raise config_check.ConfigError(f"config.validation.n_way: no validation alphabet has {v.n_way} characters")
+    raise ValidationError(f"config.validation.n_way: no validation alphabet has {v.n_way} characters")
   lo, hi = rows[0]["ci95"]
   return {"val_one_shot": rows[0]["accuracy"], "val_one_shot_lo": lo, "val_one_shot_hi": hi}
 
 
 def lake_runs(scorer, chars, validation, batch_size: int) -> dict[str, float]:
   """Accuracy on fresh Lake-format runs of the validation characters, with a bootstrap interval over runs."""
-  from siamese_jax import config_check, evaluate  # pylint: disable=g-import-not-at-top
+  from siamese_jax import evaluate  # pylint: disable=g-import-not-at-top
 
   v = validation
   r = evaluate.fresh_lake_runs(scorer, chars, v.lake_runs, v.seed, batch_size)
   if not r.get("total"):
-    raise config_check.ConfigError("config.validation.alphabets: no validation alphabet has 20 characters")
+    raise ValidationError("config.validation.alphabets: no validation alphabet has 20 characters")
   lo, hi = r["ci95_runs"]
   return {"val_one_shot": r["accuracy"], "val_one_shot_lo": lo, "val_one_shot_hi": hi}
 

@@ -6,11 +6,14 @@ import subprocess
 import sys
 import zipfile
 
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
 
+from siamese_jax import evaluate, oneshot
 from siamese_jax.defaults import TEST_ALPHABETS, VALIDATION_ALPHABETS
+from siamese_jax.omniglot.loader import CharacterArray
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_OMNIGLOT = os.path.join(os.path.dirname(ROOT), "shared", "omniglot")
@@ -184,3 +187,39 @@ def main_cmd(workdir, *extra):
     "--config.train.log_every=1",
     *extra,
   ]
+
+
+def coded_characters(alphabet_sizes=(5, 8, 12), drawers=6) -> CharacterArray:
+  """Images whose pixel (0, 0) holds the character number and pixel (0, 1) the drawer."""
+  alphabets = np.concatenate([np.full(n, a) for a, n in enumerate(alphabet_sizes)])
+  c = len(alphabets)
+  images = np.zeros((c, drawers, 4, 4, 1), np.float32)
+  images[:, :, 0, 0, 0] = np.arange(c)[:, None]
+  images[:, :, 0, 1, 0] = np.arange(drawers)[None, :]
+  return CharacterArray(images=images, labels=np.arange(c), alphabets=alphabets, drawers=np.arange(1, drawers + 1))
+
+
+def feature_scorer(pixel: int, name: str) -> oneshot.Scorer:
+  """Embeds one coded pixel; score = -|difference|."""
+  return oneshot.Scorer(name=name, embed=lambda _, x: x[:, 0, pixel, :], pair=lambda _, a, b: -jnp.abs(a - b).sum(-1))
+
+
+def run_sweep(scorer, chars, ways=(2, 5, 8), protocols=oneshot.PROTOCOLS, num_tasks=600, seed=0, shots=1):
+  rows, passes = evaluate.nway_accuracy(scorer, chars, "evaluation", ways, protocols, shots, num_tasks, seed, 64)
+  return {(r["protocol"], r["n_way"]): r for r in rows}, passes
+
+
+@pytest.fixture(scope="session")
+def smoke_workdir(tiny_omniglot, tmp_path_factory):
+  """A smoke run trained for 3 epochs and evaluated (shared: tests copy it before changing it)."""
+  from configs import koch  # pylint: disable=g-import-not-at-top
+  from siamese_jax import train  # pylint: disable=g-import-not-at-top
+
+  manual, data_dir, _ = tiny_omniglot
+  cfg = koch.get_config("smoke")
+  cfg.data.data_dir, cfg.data.manual_dir = data_dir, manual  # Lake's runs: the fixture's all_runs.zip
+  cfg.train.max_epochs = 3
+  cfg.eval.num_tasks = 20
+  workdir = str(tmp_path_factory.mktemp("smoke"))
+  train.train_and_evaluate(cfg, workdir)
+  return workdir

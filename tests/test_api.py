@@ -10,21 +10,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from configs import koch
 import siamese_jax
-from siamese_jax import augment, evaluate, oneshot, train
-
-
-@pytest.fixture(scope="module")
-def smoke_workdir(tiny_omniglot, tmp_path_factory):
-  manual, data_dir, _ = tiny_omniglot
-  cfg = koch.get_config("smoke")
-  cfg.data.data_dir, cfg.data.manual_dir = data_dir, manual  # Lake's runs: the fixture's all_runs.zip
-  cfg.train.max_epochs = 3
-  cfg.eval.num_tasks = 20
-  workdir = str(tmp_path_factory.mktemp("smoke"))
-  train.train_and_evaluate(cfg, workdir)
-  return workdir
+from siamese_jax import augment, evaluate, oneshot
 
 
 def write_png(path, label, drawer, size=105):
@@ -136,6 +123,7 @@ def _compare(*args):
   )
 
 
+@pytest.mark.slow
 def test_compare_cli(smoke_workdir, tmp_path):
   a, b = write_png(tmp_path / "a.png", 3, 1), write_png(tmp_path / "b.png", 3, 2)
   ok = _compare(a, b, f"--workdir={smoke_workdir}")
@@ -164,38 +152,20 @@ def run_notebook(name: str, monkeypatch, **env) -> str:
   return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
+@pytest.mark.slow
 def test_quickstart_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
   _, data_dir, _ = tiny_omniglot
   outputs = run_notebook("quickstart.ipynb", monkeypatch, SIAMESE_WORKDIR=smoke_workdir, TFDS_DATA_DIR=data_dir)
   assert "predicted class" in outputs and "symmetric" in outputs
 
 
+@pytest.mark.slow
 def test_errors_notebook_runs(smoke_workdir, tiny_omniglot, monkeypatch):
   manual, data_dir, _ = tiny_omniglot
   env = {"SIAMESE_WORKDIR": smoke_workdir, "TFDS_DATA_DIR": data_dir, "OMNIGLOT_DIR": manual}
   outputs = run_notebook("errors.ipynb", monkeypatch, **env)
   assert "Lake's 20 official runs" in outputs and "worst confusions of 2 runs" in outputs
   assert "AUC " in outputs and "ECE " in outputs
-
-
-def test_learning_curves_script_tables_every_epoch(smoke_workdir, tmp_path):
-  out = tmp_path / "curves.png"
-  script = [sys.executable, "-m", "siamese_jax.tools.learning_curves"]
-  ok = subprocess.run([*script, f"smoke={smoke_workdir}", f"--out={out}"], capture_output=True, text=True)
-  assert ok.returncode == 0, ok.stderr[-2000:]
-  rows = [line for line in ok.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
-  assert [int(r.split("|")[1]) for r in rows] == [1, 2, 3]  # max_epochs = 3, one row each
-  assert "**smoke**" in ok.stdout and out.stat().st_size > 0
-  bad = subprocess.run([*script, str(tmp_path)], capture_output=True, text=True)
-  assert bad.returncode != 0 and "not a training workdir" in bad.stderr
-
-
-def test_tta_script_reads_drawer_ranges():
-  from siamese_jax.tools import tta
-
-  assert tta.drawer_list(["1-20"]) == list(range(1, 21))
-  assert tta.drawer_list(["13", "15-16"]) == [13, 15, 16]
-  assert tta.drawer_list(None) is None
 
 
 def test_shipped_model_loads_and_scores_lake_runs_as_its_card_says(real_omniglot):

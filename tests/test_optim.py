@@ -11,7 +11,7 @@ from siamese_jax import optim
 
 
 @pytest.mark.parametrize(
-  "rates", [dict(learning_rate=(0.1, 0.05, 0.2)), dict(learning_rate=0.1, lr_scales=(1, 0.5, 2))]
+  "rates", [dict(learning_rate=(0.1, 0.05, 0.2), lr_scales=()), dict(learning_rate=0.1, lr_scales=(1, 0.5, 2))]
 )
 def test_layerwise_schedule_matches_formula(rates):
   params = {

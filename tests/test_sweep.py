@@ -105,6 +105,7 @@ def get_sweep():
 """
 
 
+@pytest.mark.slow
 def test_sweep_stops_hopeless_records_failed_resumes_after_kill_and_tests_only_the_winner(tiny_omniglot, tmp_path):
   manual, data_dir, _ = tiny_omniglot
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=data_dir)

@@ -63,6 +63,7 @@ def test_train_step_samples_on_device_and_learns(tiny_omniglot, pair_mode):
   assert float(losses[-30:].mean()) < float(losses[:30].mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(koch.PRESETS))
 def test_each_preset_builds_and_runs_two_steps(tiny_omniglot, preset):
   cfg = tiny_config(tiny_omniglot, preset)
@@ -103,6 +104,7 @@ def batch_characters(cfg, data, key):
   return jnp.concatenate([idx.char_a, idx.char_b])
 
 
+@pytest.mark.slow
 def test_training_never_sees_validation_or_test_alphabets(real_omniglot):
   _, data_dir = real_omniglot
   for preset in ("koch", "cpu"):
@@ -134,6 +136,7 @@ def test_early_stopping_rule():
   assert train.early_stopping(50.0, 2, 40.0, 40, 0)[3] is False  # patience 0: never.
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeypatch):
   cfg = tiny_config(tiny_omniglot)
   cfg.train.steps_per_epoch = 3
@@ -161,6 +164,7 @@ def test_early_stopping_stops_and_restores_best(tiny_omniglot, tmp_path, monkeyp
   jax.tree_util.tree_map(np.testing.assert_array_equal, best_again, seen[1])
 
 
+@pytest.mark.slow
 def test_main_smoke_end_to_end(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   workdir = tmp_path / "run"

@@ -66,7 +66,7 @@ def test_no_import_cycle():
 
 
 HOLD = (
-  "import sys, time; sys.path.insert(0, {root!r}); from siamese_jax import workdir\n"
+  "import time; from siamese_jax import workdir\n"
   "with workdir.lock({wd!r}):\n  print('held', flush=True); time.sleep(600)\n"
 )
 
@@ -88,6 +88,7 @@ def test_lock_names_the_holder_and_dies_with_it(tmp_path):
     pass
 
 
+@pytest.mark.slow
 def test_second_run_on_a_workdir_is_refused_in_one_line(tiny_omniglot, tmp_path):
   manual, _, _ = tiny_omniglot
   env = dict(os.environ, OMNIGLOT_DIR=manual, TFDS_DATA_DIR=str(tmp_path / "tfds"))
@@ -107,6 +108,7 @@ def test_second_run_on_a_workdir_is_refused_in_one_line(tiny_omniglot, tmp_path)
     first.wait()
 
 
+@pytest.mark.slow
 def test_disk_full_during_checkpoint_is_one_line_and_keeps_the_last_one(tiny_omniglot, tmp_path, monkeypatch):
   real = ocp.CheckpointManager.save
 

@@ -55,6 +55,7 @@ def test_forward_flops_of_the_koch_network():
   assert bench_train.forward_flops(koch.get_config().model) == 2 * macs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["jax", "torch"])
 def test_measure_runs_in_a_child_and_reports(framework):
   cfg = bench_train.bench_config("smoke", "float32", 4)
@@ -108,6 +109,7 @@ def test_timing_blocks_and_rounds():
   assert "error" in bench_train._merge_rounds([rows[0], {"batch": 8, "error": "did not finish"}])
 
 
+@pytest.mark.slow
 def test_eval_comparison_naive_and_embed_once_agree():
   from siamese_jax import lake_runs
   from siamese_jax.omniglot.loader import CharacterArray

@@ -17,12 +17,14 @@ def main(argv):
     raise app.UsageError("usage: python -m siamese_jax.compare A.png B.png (--workdir=DIR | --pretrained)")
   from siamese_jax import api, workdir  # pylint: disable=g-import-not-at-top
 
-  a, b = argv[1], argv[2]
   try:
-    for path in (a, b):  # Check the images before loading the network.
-      api.prepare_images([path], 8)
-    net = api.load("pretrained" if FLAGS.pretrained else FLAGS.workdir)
-    p = float(net.similarity([a], [b])[0])
+    folder = api.pretrained_workdir() if FLAGS.pretrained else FLAGS.workdir
+    size = workdir.read_config(folder).model.image_size
+    # The images first, each read and reduced before the next and before the network exists: the
+    # peak memory is the larger of one decoded image and the network's, not their sum.
+    a, b = (api.prepare_images([path], size) for path in argv[1:])
+    net = api.load(folder)
+    p = float(net.similarity(a, b)[0])
   except (FileNotFoundError, ValueError, workdir.WorkdirError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -9,7 +9,6 @@ tasks and 95% CI), figures to `accuracy_vs_n.png` and `test_pairs.png`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
@@ -311,10 +310,14 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str, params=Non
   """Evaluates `params` (default: the workdir's checkpoint); writes eval.json and figures."""
   if params is None:
     params = workdir_lib.load_params(workdir, config.model)
+  unwritable = workdir_lib.unwritable(workdir)
+  if unwritable:
+    logging.warning("%s: the evaluation runs, its summary is printed, nothing is saved", unwritable)
   results, ev = evaluate_params(config, params)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, workdir_lib.EVAL_FILE), "w") as f:
-    json.dump(results, f, indent=1)
+  if unwritable:
+    print(summary_table(results))
+    raise workdir_lib.WorkdirError(f"{unwritable}: eval.json and the figures were not written (summary above)")
+  workdir_lib.write_json(os.path.join(workdir, workdir_lib.EVAL_FILE), results)
   figures.plot_accuracy_vs_n(results["one_shot"], os.path.join(workdir, "accuracy_vs_n.png"))
   ex = results["verification"]["examples"]
   flat = ev.images.reshape((-1,) + ev.images.shape[2:])

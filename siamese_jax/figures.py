@@ -57,7 +57,7 @@ def plot_accuracy_vs_n(rows: list[dict], path: str) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  save(fig, path)
   plt.close(fig)
   return path
 
@@ -82,15 +82,23 @@ def plot_test_pairs(images_a, images_b, targets, scores, path: str, threshold: f
     )
   fig.suptitle("test pairs: target, prediction (threshold 0.5) and score")
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  save(fig, path)
   plt.close(fig)
   return os.path.abspath(path)
+
+
+def save(fig, path: str) -> None:
+  """Writes a figure as PNG at `path` atomically (a kill leaves the old file or none)."""
+  from siamese_jax import workdir  # pylint: disable=g-import-not-at-top
+
+  with workdir.atomic_file(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=100)
 
 
 def _finish(fig, path: str | None):
   fig.tight_layout()
   if path:
-    fig.savefig(path, dpi=100)
+    save(fig, path)
   return fig
 
 

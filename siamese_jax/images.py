@@ -7,6 +7,10 @@ is dark on light paper. Colour becomes grey by the ITU-R 601 luma (PIL's own
 weights); transparent pixels become paper; a non-square image is padded with paper
 to a centred square; then the square is resized exactly as the training images
 (`loader.resize_images`). Anything else raises ValueError with one line.
+
+Memory stays bounded for any size: an image whose longer side exceeds MAX_SIDE is reduced by an
+integer box factor strip by strip while it is turned grey (no full-size float copy; JPEGs are decoded
+at a reduced scale), and a file over PIL's decompression-bomb threshold is refused before decoding.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 import os
 from typing import Any
+import warnings
 
 import numpy as np
 
 from siamese_jax.omniglot import loader
 
 MIN_SIDE = 8  # smaller images carry no drawing worth scoring
-MAX_SIDE = 1024  # larger images are first shrunk to this (box filter) to bound memory and time
+MAX_SIDE = 1024  # larger images are reduced to at most this (box filter) to bound memory and time
+STRIP_PIXELS = 1 << 18  # pixels turned grey at a time in a large image (about 10 MB of floats)
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
@@ -31,6 +37,8 @@ def to_gray_uint8(image: Any) -> np.ndarray:
   if isinstance(image, (str, os.PathLike)):
     image = _open(os.fspath(image))
   if isinstance(image, Image.Image):
+    if max(image.size) > MAX_SIDE and image.mode in _STRIP_MODES and "transparency" not in image.info:
+      return _checked_size(_reduced_pil(image))
     image = _from_pil(image)
   if isinstance(image, (list, tuple)):
     raise ValueError("expected one image, got a list (pass images as a list only where a list of images is asked)")
@@ -46,13 +54,65 @@ def to_gray_uint8(image: Any) -> np.ndarray:
     )
   if arr.ndim != 2 and arr.ndim != 3:
     raise ValueError(f"expected one image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got shape {arr.shape}")
-  gray = _unit_range(arr)  # float in [0, 1], channels kept
-  if gray.ndim == 3:
-    rgb, alpha = gray[..., :3], (gray[..., 3:4] if gray.shape[-1] == 4 else 1.0)
-    gray = (alpha * rgb + (1.0 - alpha)) @ _LUMA  # transparent = paper
+  divisor = _unit_divisor(arr)
+  factor = _factor(arr.shape[:2])
+  return _checked_size(_reduce_rows(lambda y0, y1: _gray(arr[y0:y1], divisor), arr.shape[0], arr.shape[1], factor))
+
+
+def _checked_size(gray: np.ndarray) -> np.ndarray:
   if min(gray.shape) < MIN_SIDE:
     raise ValueError(f"image of {gray.shape[0]}x{gray.shape[1]} pixels is too small (at least {MIN_SIDE}x{MIN_SIDE})")
-  return np.clip(np.round(gray * 255.0), 0, 255).astype(np.uint8)
+  return gray
+
+
+def _gray(arr: np.ndarray, divisor: float) -> np.ndarray:
+  """Rows of an image (values / divisor in [0, 1]) as float64 grey in [0, 1] (transparent = paper, colour by luma)."""
+  gray = arr.astype(np.float64) / divisor
+  if gray.ndim == 3:
+    rgb, alpha = gray[..., :3], (gray[..., 3:4] if gray.shape[-1] == 4 else 1.0)
+    gray = (alpha * rgb + (1.0 - alpha)) @ _LUMA
+  return gray
+
+
+def _factor(shape) -> int:
+  """The box factor that brings the longer side to at most MAX_SIDE (1: none)."""
+  return max(1, -(-max(shape) // MAX_SIDE))
+
+
+def _reduce_rows(rows, h: int, w: int, factor: int) -> np.ndarray:
+  """uint8 grey [ceil(h / f), ceil(w / f)]: `rows(y0, y1)` (float grey [y1 - y0, w]) box-averaged over
+  f x f blocks (the last ones over what they hold), a strip of about STRIP_PIXELS pixels at a time."""
+  if factor == 1:
+    return np.clip(np.round(rows(0, h) * 255.0), 0, 255).astype(np.uint8)
+  out = np.empty((-(-h // factor), -(-w // factor)), np.uint8)
+  step = factor * max(1, STRIP_PIXELS // (factor * w))
+  cols = np.arange(0, w, factor)
+  for y0 in range(0, h, step):
+    g = rows(y0, min(y0 + step, h))
+    starts = np.arange(0, g.shape[0], factor)
+    block_rows = np.add.reduceat(g, starts, axis=0) / np.diff(np.append(starts, g.shape[0]))[:, None]
+    blocks = np.add.reduceat(block_rows, cols, axis=1) / np.diff(np.append(cols, w))[None, :]
+    out[y0 // factor : y0 // factor + len(starts)] = np.clip(np.round(blocks * 255.0), 0, 255)
+  return out
+
+
+# PIL modes reduced strip by strip (others are converted whole: rare at sizes that matter).
+_STRIP_MODES = ("1", "L", "LA", "RGB", "RGBA")
+
+
+def _reduced_pil(img) -> np.ndarray:
+  """A large PIL image in a `_STRIP_MODES` mode as reduced uint8 grey, one strip of rows at a time."""
+  w, h = img.size
+  factor = _factor((h, w))
+
+  def rows(y0, y1):
+    strip = img.crop((0, y0, w, y1))
+    if strip.mode == "1":
+      return np.asarray(strip, bool).astype(np.float64)
+    arr = np.asarray(strip.convert("RGBA") if strip.mode == "LA" else strip)
+    return _gray(arr, 255.0)
+
+  return _reduce_rows(rows, h, w, factor)
 
 
 def _open(path: str):
@@ -61,9 +121,22 @@ def _open(path: str):
   if not os.path.exists(path):
     raise FileNotFoundError(f"no such image file: {path}")
   try:
-    with Image.open(path) as img:
+    with warnings.catch_warnings():  # the size is checked below, with a clearer line than PIL's warning
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      img = Image.open(path)
+    with img:
+      w, h = img.size  # read from the header: nothing is decoded yet
+      if w * h > Image.MAX_IMAGE_PIXELS:
+        raise ValueError(
+          f"{path} is {w}x{h} = {w * h:,} pixels, over the limit of {Image.MAX_IMAGE_PIXELS:,}"
+          " (PIL's decompression-bomb threshold); shrink it first"
+        )
+      if img.format == "JPEG" and max(w, h) > 2 * MAX_SIDE:
+        img.draft(img.mode, (MAX_SIDE, MAX_SIDE))  # decoded at 1/2, 1/4 or 1/8 scale, still >= MAX_SIDE
       img.load()
-      return img.copy()
+      return img  # decoded: usable once the file is closed
+  except ValueError:
+    raise
   except Image.DecompressionBombError:
     raise ValueError(f"{path} is too large to read safely (over {Image.MAX_IMAGE_PIXELS} pixels)") from None
   except Exception as e:  # noqa: BLE001 - PIL raises many types for a damaged file.
@@ -84,26 +157,26 @@ def _from_pil(img) -> np.ndarray:
   return np.asarray(img.convert("L"))
 
 
-def _unit_range(arr: np.ndarray) -> np.ndarray:
-  """Pixel values as float64 in [0, 1] by dtype: bool, uint8, uint16, or float in [0, 1] / [0, 255]."""
+def _unit_divisor(arr: np.ndarray) -> float:
+  """What pixel values are divided by to lie in [0, 1], by dtype: bool, uint8, uint16, or float in
+  [0, 1] / [0, 255]; ValueError for anything else."""
   if arr.dtype == bool:
-    return arr.astype(np.float64)
+    return 1.0
   if arr.dtype == np.uint8:
-    return arr / 255.0
+    return 255.0
   if arr.dtype == np.uint16:
-    return arr / 65535.0
+    return 65535.0
   if np.issubdtype(arr.dtype, np.integer):
     if arr.min() < 0 or arr.max() > 255:
       raise ValueError(f"integer pixels must be in [0, 255] (or use uint16), got [{arr.min()}, {arr.max()}]")
-    return arr / 255.0
+    return 255.0
   if np.issubdtype(arr.dtype, np.floating):
-    arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
       raise ValueError("image has NaN or infinite pixels")
     lo, hi = arr.min(), arr.max()
     if lo < 0 or hi > 255:
       raise ValueError(f"float pixels must be in [0, 1] or [0, 255], got [{lo:g}, {hi:g}]")
-    return arr if hi <= 1.0 else arr / 255.0
+    return 1.0 if hi <= 1.0 else 255.0
   raise ValueError(f"unsupported pixel type {arr.dtype}")
 
 

@@ -52,10 +52,10 @@ def truncate(workdir: str, step: int) -> int:
   keep = [r for r in rows if r["step"] <= step]
   if len(keep) == len(rows):
     return 0
-  path = os.path.join(workdir, METRICS_FILE)
-  with open(path + ".tmp", "w") as f:
+  from siamese_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+
+  with workdir_lib.atomic_file(os.path.join(workdir, METRICS_FILE)) as f:
     f.writelines(json.dumps(r) + "\n" for r in keep)
-  os.replace(path + ".tmp", path)
   return len(rows) - len(keep)
 
 
@@ -114,6 +114,8 @@ def plot_curves(workdir: str, keys: tuple[str, ...], filename: str, title: str, 
   fig.suptitle(title)
   fig.tight_layout()
   path = os.path.join(workdir, filename)
-  fig.savefig(path, dpi=100)
+  from siamese_jax import figures  # pylint: disable=g-import-not-at-top
+
+  figures.save(fig, path)
   plt.close(fig)
   return path

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 
 import ml_collections
 
@@ -54,16 +55,52 @@ class WriteError(OSError):
   """A checkpoint or record could not be written (e.g. the disk is full)."""
 
 
+# --- atomic writes -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_file(path: str, mode: str = "w"):
+  """A file whose content replaces `path` only once complete: written to a temporary file in the same
+  folder, flushed to disk, then renamed over `path`. A kill or an error leaves the old file (or none)."""
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=f".{os.path.basename(path)}.")
+  try:
+    with os.fdopen(fd, mode) as f:
+      yield f
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(tmp)
+    raise
+
+
+def unwritable(workdir: str) -> str | None:
+  """Why files cannot be written in `workdir` (made if missing), or None when they can: a probe
+  file is created and removed, so read-only mounts, immutable folders and permissions all show."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=workdir, prefix=".write_probe.")
+    os.close(fd)
+    os.remove(probe)
+  except OSError as e:
+    return f"cannot write in {workdir}: {e.strerror or e}"
+  return None
+
+
+def write_json(path: str, value) -> None:
+  """`value` as indented JSON at `path`, atomically."""
+  with atomic_file(path) as f:
+    json.dump(value, f, indent=2)
+
+
 # --- config.json -----------------------------------------------------------------------------
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Records the resolved config in `<workdir>/config.json` (atomically: a crash leaves the old one)."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
+  with atomic_file(os.path.join(workdir, CONFIG_FILE)) as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  os.replace(tmp, path)
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -225,16 +262,49 @@ def _as_write_error(e: Exception, mngr, state) -> Exception:
   return write_error(e, str(mngr.directory), size) or e
 
 
+DAMAGED_SUFFIX = ".damaged"  # a checkpoint that cannot be read is renamed aside, never deleted
+
+
 def restore_latest(mngr, like):
-  """The latest complete checkpoint restored into the structure of `like`, or None."""
+  """The newest readable checkpoint restored into the structure of `like`, or None when there is none.
+
+  A checkpoint that cannot be read (a truncated or zeroed file) is renamed `<step>.damaged` with one
+  warning line and the next older one is tried; WorkdirError when checkpoints exist but none can be read.
+  """
   import jax  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
 
-  step = mngr.latest_step()
-  if step is None:
-    return None
   abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
-  return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+  steps = sorted(mngr.all_steps(), reverse=True)
+  for step in steps:
+    try:
+      return mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+    except Exception as e:  # noqa: BLE001 - orbax and TensorStore raise many types for a damaged file
+      _set_aside(str(mngr.directory), step, e)
+      mngr.reload()
+  if steps:
+    raise WorkdirError(
+      f"no checkpoint in {mngr.directory} can be read (each renamed *{DAMAGED_SUFFIX}); run with a new --workdir"
+    )
+  return None
+
+
+def _first_line(e: BaseException) -> str:
+  lines = [line for line in str(e).splitlines() if line.strip()]
+  return f"{type(e).__name__}: {lines[0][:160] if lines else ''}"
+
+
+def _set_aside(directory: str, step: int, e: BaseException) -> None:
+  """Renames a damaged checkpoint `<directory>/<step>` to `<step>.damaged`, with one warning line."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+
+  src = os.path.join(directory, str(step))
+  dst = src + DAMAGED_SUFFIX
+  k = 1
+  while os.path.exists(dst):
+    dst, k = f"{src}{DAMAGED_SUFFIX}{k}", k + 1
+  os.replace(src, dst)
+  logging.warning("skipping damaged checkpoint %s (%s); renamed to %s", src, _first_line(e), os.path.basename(dst))
 
 
 def write_error(e: BaseException, path: str, wanted_bytes: int) -> WriteError | None:
@@ -265,17 +335,36 @@ def _existing_parent(path: str) -> str:
 
 def export(workdir: str, out: str) -> str:
   """Writes the workdir's best parameters as `<out>/params.npz` with its config.json (data paths
-  cleared) and eval.json: a self-contained model folder that `load_params` and `siamese_jax.load` read."""
+  cleared) and eval.json: a self-contained model folder that `load_params` and `siamese_jax.load` read.
+
+  The folder is written whole beside `out` and then swapped in: a kill leaves the old folder (or,
+  between the two renames, `<out>.old` beside no `out`), never a mix of old and new files.
+  """
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   config = read_config(workdir)
   params = load_params(workdir, config.model)
-  os.makedirs(out, exist_ok=True)
-  np.savez(os.path.join(out, PARAMS_FILE), **{k.replace(".", "/"): np.asarray(v) for k, v in flat_dict(params).items()})
-  config.data.data_dir, config.data.manual_dir = None, None
-  write_config(config, out)
-  if os.path.exists(os.path.join(workdir, EVAL_FILE)):
-    shutil.copy(os.path.join(workdir, EVAL_FILE), os.path.join(out, EVAL_FILE))
+  results = read_eval(workdir)  # refuses a damaged eval.json rather than copying it
+  out = os.path.abspath(out)
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  new = tempfile.mkdtemp(dir=os.path.dirname(out), prefix=f".{os.path.basename(out)}.")
+  try:
+    with atomic_file(os.path.join(new, PARAMS_FILE), "wb") as f:
+      np.savez(f, **{k.replace(".", "/"): np.asarray(v) for k, v in flat_dict(params).items()})
+    config.data.data_dir, config.data.manual_dir = None, None
+    write_config(config, new)
+    if results is not None:
+      write_json(os.path.join(new, EVAL_FILE), results)
+    os.chmod(new, 0o755)
+    old = out + ".old"
+    if os.path.exists(out):
+      shutil.rmtree(old, ignore_errors=True)
+      os.replace(out, old)
+    os.replace(new, out)
+    shutil.rmtree(old, ignore_errors=True)
+  except BaseException:
+    shutil.rmtree(new, ignore_errors=True)
+    raise
   return out
 
 
@@ -322,10 +411,17 @@ def load_params(
   like = jax.eval_shape(lambda k: model.init(k, model_config), jax.random.PRNGKey(0))
   if subdir is None and os.path.exists(os.path.join(workdir, PARAMS_FILE)):
     return _checked(_load_npz(os.path.join(workdir, PARAMS_FILE)), like, os.path.join(workdir, PARAMS_FILE))
+  errors = []
   for folder in (BEST_DIR, CHECKPOINT_DIR) if subdir is None else (subdir,):
-    restored = _restore_params(workdir, folder, step)
+    try:
+      restored = _restore_params(workdir, folder, step)
+    except WorkdirError as e:
+      errors.append(str(e))
+      continue
     if restored is not None:
       return _checked(restored, like, os.path.join(workdir, folder))
+  if errors:
+    raise WorkdirError("; ".join(errors) + ": train again with a new --workdir")
   if subdir is not None:
     raise WorkdirError(f"{workdir} holds no checkpoint {'' if step is None else f'at step {step} '}in {subdir}")
   raise WorkdirError(f"{workdir} holds no complete checkpoint with parameters (train first)")
@@ -337,20 +433,21 @@ def _restore_params(workdir: str, subdir: str, step: int | None):
 
   if not os.path.isdir(os.path.join(workdir, subdir)):
     return None
+  from absl import logging  # pylint: disable=g-import-not-at-top
+
   mngr = manager(workdir, read_only=True, subdir=subdir)
   try:
-    if step is None:
-      step = mngr.latest_step()
-    elif step not in mngr.all_steps():
-      step = None
-    if step is None:
-      return None
-    try:
-      return mngr.restore(step, args=ocp.args.StandardRestore())["params"]
-    except Exception as e:  # noqa: BLE001 - orbax raises many types for a damaged checkpoint
-      raise WorkdirError(
-        f"cannot read {os.path.join(workdir, subdir)} step {step}: {str(e).splitlines()[0][:200]}"
-      ) from e
+    steps = sorted(mngr.all_steps(), reverse=True) if step is None else [step] if step in mngr.all_steps() else []
+    errors = []
+    for s in steps:
+      try:
+        return mngr.restore(s, args=ocp.args.StandardRestore())["params"]
+      except Exception as e:  # noqa: BLE001 - orbax raises many types for a damaged checkpoint
+        errors.append(f"{s}: {_first_line(e)}")
+        logging.warning("skipping damaged checkpoint %s (%s)", os.path.join(workdir, subdir, str(s)), _first_line(e))
+    if errors:
+      raise WorkdirError(f"no checkpoint in {os.path.join(workdir, subdir)} can be read ({'; '.join(errors)})")
+    return None
   finally:
     mngr.close()
 

@@ -127,3 +127,27 @@ def test_fuzz_gives_an_image_or_one_clear_line(tmp_path):
       assert str(e) and "\n" not in str(e), repr(e)
       continue
     assert out.shape == (SIZE, SIZE, 1) and out.dtype == np.uint8
+
+
+def test_large_images_are_reduced_in_strips_like_the_image_shrunk_beforehand(tmp_path, monkeypatch):
+  monkeypatch.setattr(images, "MAX_SIDE", 64)
+  monkeypatch.setattr(images, "STRIP_PIXELS", 5000)  # many strips, some ragged
+  ink = 255 - np.kron(drawing(), np.ones((6, 6), np.uint8))  # 630 x 630 alpha: ink opaque black, paper clear
+  rgba = np.zeros(ink.shape + (4,), np.uint8)
+  rgba[..., 3] = ink
+  Image.fromarray(rgba, "RGBA").save(tmp_path / "big.png")
+  got = images.to_gray_uint8(str(tmp_path / "big.png"))
+  assert got.shape == (63, 63)  # a box factor of 10
+  want = np.asarray(Image.fromarray(255 - ink).resize((63, 63), Image.Resampling.BOX))
+  assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+  np.testing.assert_array_equal(images.to_gray_uint8(rgba), got)  # arrays take the same path as files
+  with Image.open(tmp_path / "big.png") as img:
+    np.testing.assert_array_equal(images.to_gray_uint8(img), got)
+
+
+def test_images_over_the_pixel_limit_are_refused_before_decoding(tmp_path, monkeypatch):
+  Image.fromarray(drawing()).save(tmp_path / "d.png")
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100)
+  with pytest.raises(ValueError, match=r"is 105x105 = 11,025 pixels, over the limit of 10,000") as e:
+    images.to_gray_uint8(str(tmp_path / "d.png"))
+  assert "\n" not in str(e.value)

@@ -8,6 +8,7 @@ import subprocess
 import time
 import types
 
+from absl import logging as absl_logging
 from conftest import ROOT, main_cmd, smoke_config
 import jax
 import jax.numpy as jnp
@@ -190,3 +191,45 @@ def test_sigterm_from_outside_exits_cleanly(tiny_omniglot, tmp_path):
   err = proc.stderr.read()
   assert proc.wait(timeout=120) == 128 + signal.SIGTERM
   assert "checkpoint saved" in err and "Traceback" not in err
+
+
+def _damage(step_dir, how: str) -> None:
+  """Truncates one data file of a checkpoint to half, or zeroes its _METADATA."""
+  if how == "truncate":
+    data = step_dir / "default" / "ocdbt.process_0" / "d"
+    victim = max(data.iterdir(), key=lambda p: p.stat().st_size)
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+  else:
+    meta = step_dir / "default" / "_METADATA"
+    meta.write_bytes(b"\0" * meta.stat().st_size)
+
+
+@pytest.mark.slow
+def test_damaged_checkpoints_are_set_aside_and_the_run_resumes_bitwise(tiny_omniglot, tmp_path, monkeypatch, reference):
+  cfg = smoke_config(tiny_omniglot)
+  _sigterm_at(12, monkeypatch)
+  with pytest.raises(train.Interrupted):
+    train.train(cfg, str(tmp_path))
+  monkeypatch.undo()
+  ckpt = tmp_path / workdir.CHECKPOINT_DIR
+  assert sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) == [5, 10, 12]
+  _damage(ckpt / "12", "truncate")
+  _damage(ckpt / "10", "zero")
+  warnings = []
+  monkeypatch.setattr(absl_logging, "warning", lambda msg, *a: warnings.append(msg % a))
+  state, _ = train.train(cfg, str(tmp_path))  # resumes from step 5, the newest readable one
+  monkeypatch.undo()
+  assert int(state.step) == 30
+  assert_bitwise_equal(state.params, reference.params)
+  assert_bitwise_equal(state.opt_state, reference.opt_state)
+  assert (ckpt / "12.damaged").is_dir() and (ckpt / "10.damaged").is_dir()  # set aside, not deleted
+  skipped = [w for w in warnings if w.startswith("skipping damaged checkpoint")]
+  assert len(skipped) == 2 and "12" in skipped[0] and "10" in skipped[1]
+  steps = [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")]
+  assert steps == sorted(steps)  # the records of the lost steps were dropped before they were run again
+  # None readable: one line that says so.
+  for p in ckpt.iterdir():
+    if p.name.isdigit():
+      _damage(p, "zero")
+  with pytest.raises(workdir.WorkdirError, match="no checkpoint in .* can be read"):
+    workdir.restore_latest(workdir.manager(str(tmp_path), 3), state)

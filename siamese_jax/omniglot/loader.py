@@ -68,9 +68,16 @@ def load_split(split: str, data_dir: str | None = None, manual_dir: str | None =
   if split not in SPLIT_ZIPS:
     raise OmniglotDataError(f"unknown split {split!r}; choose from {sorted(SPLIT_ZIPS)}")
   builder = prepare(data_dir, manual_dir)
-  ds = builder.as_dataset(split=split, batch_size=-1, shuffle_files=False)
-  arrays = tfds.as_numpy(ds)
-  return {k: np.asarray(arrays[k]) for k in ("image", "alphabet", "character", "label", "drawer")}
+  try:
+    ds = builder.as_dataset(split=split, batch_size=-1, shuffle_files=False)
+    arrays = tfds.as_numpy(ds)
+    return {k: np.asarray(arrays[k]) for k in ("image", "alphabet", "character", "label", "drawer")}
+  except Exception as e:  # noqa: BLE001 - TensorFlow's DataLossError, NotFoundError, ... for a damaged shard
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    raise OmniglotDataError(
+      f"the prepared data in {builder.data_dir} cannot be read ({type(e).__name__}: {lines[0][:160] if lines else ''});"
+      f" delete {builder.data_dir} and run again to prepare it anew from the zips"
+    ) from None
 
 
 @dataclasses.dataclass(frozen=True)

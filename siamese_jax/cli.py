@@ -25,8 +25,9 @@ class _QuietLibraries(logging_std.Filter):
     return record.levelno >= logging_std.WARNING or not any(n in record.pathname for n in noisy)
 
 
-class Stopped(Exception):
-  """SIGTERM or SIGINT outside the training loop (which checkpoints first; see `train.Interrupted`)."""
+class Stopped(BaseException):
+  """SIGTERM or SIGINT outside the training loop (which checkpoints first; see `train.Interrupted`).
+  A BaseException, as KeyboardInterrupt: no `except Exception` on its way up may take it for an error."""
 
   def __init__(self, signum: int):
     super().__init__(f"stopped by {signal.Signals(signum).name}")
@@ -105,6 +106,13 @@ def one_line_errors():
     from siamese_jax import config_check, selection, train, workdir  # pylint: disable=g-import-not-at-top
     from siamese_jax.omniglot import OmniglotDataError  # pylint: disable=g-import-not-at-top
 
+    if "RESOURCE_EXHAUSTED" in str(e).split("\n", 1)[0]:
+      print(
+        f"error: out of memory ({str(e).splitlines()[0][:160]}); lower config.train.batch_size"
+        " (config.train.chars_per_batch in all_pairs mode) or config.eval.batch_size",
+        file=sys.stderr,
+      )
+      sys.exit(1)
     if isinstance(e, train.Interrupted):
       logging.warning("%s", e)
       print(f"interrupted: {e}", file=sys.stderr)

@@ -255,6 +255,13 @@ def batch_fn(train: ml_collections.ConfigDict, distort: ml_collections.ConfigDic
   return lambda key, data: mode.batch(key, data, train, distort, constrain)
 
 
+def images_per_step(train: ml_collections.ConfigDict) -> int:
+  """Images one step encodes: both images of every pair, or the all-pairs batch's images."""
+  if train.pair_mode == "all_pairs":
+    return train.chars_per_batch * train.drawers_per_char
+  return 2 * train.batch_size
+
+
 def pairs_per_step(train: ml_collections.ConfigDict) -> int:
   """Pairs one step scores: the batch size, or every pair of the all-pairs batch."""
   if train.pair_mode == "all_pairs":

@@ -58,6 +58,19 @@ def feature_size(image_size: int, kernel_sizes) -> int:
   return side
 
 
+def activation_bytes(spec: Spec, images: int) -> int:
+  """A lower bound on the memory a train step over `images` images needs: every layer's float32
+  output kept for the backward pass (the inputs, each conv's output and its pooled form, the embedding)."""
+  side, per_image = spec.image_size, spec.image_size**2
+  for i, (c, k) in enumerate(zip(spec.features, spec.kernel_sizes)):
+    side = side - k + 1
+    per_image += side * side * c
+    if i < len(spec.features) - 1:
+      side //= 2
+      per_image += side * side * c
+  return 4 * images * (per_image + spec.embed_dim)
+
+
 def _normal(key, shape, mean, std):
   return mean + std * jax.random.normal(key, shape, jnp.float32)
 

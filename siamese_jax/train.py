@@ -262,10 +262,37 @@ def train(
   """
   mesh = mesh or sharding.make_mesh()
   config_check.check(config, mesh.size)
-  os.makedirs(workdir, exist_ok=True)
+  _check_memory(config, mesh)
+  bad = workdir_lib.unwritable(workdir)
+  if bad:
+    raise workdir_lib.WorkdirError(f"{bad}; train into a --workdir you can write to")
   # One training process per workdir (on a cluster, process 0 holds the lock for all).
   with workdir_lib.lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
     return _train_locked(config, workdir, allow_config_change, mesh, on_epoch)
+
+
+def device_memory(device) -> int | None:
+  """Bytes of memory `device` has: its allocator's limit (GPU, TPU), else the host's RAM (CPU)."""
+  stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+  if stats and stats.get("bytes_limit"):
+    return int(stats["bytes_limit"])
+  try:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  except (ValueError, OSError):
+    return None
+
+
+def _check_memory(config, mesh) -> None:
+  """Refuses a batch whose activations alone (`model.activation_bytes`) exceed a device's memory."""
+  per_device = input_pipeline.images_per_step(config.train) // mesh.size
+  need = model.activation_bytes(model.spec(config.model), per_device)
+  have = device_memory(mesh.devices.flat[0])
+  if have and need > have:
+    key = "train.chars_per_batch" if config.train.pair_mode == "all_pairs" else "train.batch_size"
+    raise config_check.ConfigError(
+      f"config.{key}: a step needs at least {need / 2**30:,.1f} GiB for its activations, a device has"
+      f" {have / 2**30:,.1f} GiB; lower it"
+    )
 
 
 def _train_locked(config, workdir, allow_config_change, mesh, on_epoch):

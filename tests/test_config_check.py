@@ -90,3 +90,26 @@ def _bad_config():
   cfg = koch.get_config("smoke")
   cfg.train.learning_rate = -1.0
   return cfg
+
+
+@pytest.mark.parametrize(
+  "arg, match",
+  [
+    ("--config=configs/koch.py:nope", "error: --config: unknown preset 'nope' in configs/koch.py; choose from ["),
+    ("--config=configs/nothing.py", "error: --config: no such config file 'configs/nothing.py'"),
+  ],
+)
+def test_a_missing_config_file_or_unknown_preset_is_one_line(arg, match, tmp_path):
+  import subprocess
+  import sys
+
+  from conftest import ROOT
+
+  proc = subprocess.run(
+    [sys.executable, "-m", "siamese_jax.main", arg, f"--workdir={tmp_path}"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  assert proc.returncode == 2 and proc.stderr.startswith(match) and proc.stderr.count("\n") == 1, proc.stderr

@@ -138,3 +138,16 @@ def test_real_omniglot_split_counts(real_omniglot):
     assert len(np.unique(s["alphabet"])) == want["alphabets"]
     chars = loader.group_by_character(s)
     assert chars.images.shape[:2] == (want["characters"], 20)
+
+
+def test_damaged_prepared_data_is_one_line_naming_the_folder(tiny_omniglot, tmp_path):
+  import shutil
+
+  _, data_dir, _ = tiny_omniglot
+  copy = tmp_path / "tfds"
+  shutil.copytree(data_dir, copy)
+  shards = sorted(p for p in copy.rglob("*.tfrecord*") if "background" in p.name)
+  shards[0].write_bytes(shards[0].read_bytes()[: shards[0].stat().st_size // 2])  # truncated
+  with pytest.raises(OmniglotDataError, match="cannot be read .* delete .* and run again to prepare it anew") as e:
+    loader.load_split("background", str(copy))
+  assert "\n" not in str(e.value) and "omniglot_drawers" in str(e.value)

@@ -113,3 +113,49 @@ def test_fresh_runs_follow_lake_format_and_score_like_the_scorer():
   assert perfect["accuracy"] == 100.0 and perfect["num_runs"] == 50 and len(perfect["per_alphabet_accuracy"]) == 2
   blind = evaluate.fresh_lake_runs(feature_scorer(1, "drawer"), chars, 50, 3, 64)  # all candidates tie
   assert blind["accuracy"] < 15.0 and blind["ci95_runs"][0] <= blind["accuracy"] <= blind["ci95_runs"][1]
+
+
+def test_eval_on_an_unwritable_workdir_prints_its_summary_and_writes_nothing(
+  smoke_workdir, tmp_path, monkeypatch, capsys
+):
+  import shutil
+
+  from siamese_jax import workdir
+
+  wd = tmp_path / "run"
+  shutil.copytree(smoke_workdir, wd)
+  before = (wd / "eval.json").read_bytes()
+  cfg = workdir.read_config(str(wd))
+  cfg.eval.ways, cfg.eval.protocols, cfg.eval.num_tasks = (2,), ("across_alphabet",), 10
+  cfg.eval.fresh_lake_runs, cfg.eval.mhd_baseline, cfg.eval.train_alphabet_tasks = 0, False, False
+  monkeypatch.setattr(workdir, "unwritable", lambda d: f"cannot write in {d}: Read-only file system")
+  with pytest.raises(workdir.WorkdirError, match="Read-only file system: eval.json and the figures were not written"):
+    evaluate.evaluate_workdir(cfg, str(wd))
+  assert "One-shot sweep" in capsys.readouterr().out  # the results were shown all the same
+  assert (wd / "eval.json").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_evaluation_is_one_line_and_leaves_eval_json_whole(smoke_workdir, tiny_omniglot, tmp_path):
+  import shutil
+  import signal
+  import subprocess
+  import sys
+
+  from conftest import ROOT
+
+  wd = tmp_path / "run"
+  shutil.copytree(smoke_workdir, wd)
+  before = (wd / "eval.json").read_bytes()
+  manual, data_dir, _ = tiny_omniglot
+  cmd = [sys.executable, "-m", "siamese_jax.main", "--config=configs/koch.py:smoke", f"--workdir={wd}", "--mode=eval"]
+  cmd += [f"--config.data.data_dir={data_dir}", f"--config.data.manual_dir={manual}"]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+  for line in proc.stderr:
+    if "one-shot sweep" in line:
+      proc.send_signal(signal.SIGINT)
+      break
+  err = proc.stderr.read()
+  assert proc.wait(timeout=120) == 128 + signal.SIGINT, err[-2000:]
+  assert "interrupted: stopped by SIGINT" in err and "Traceback" not in err
+  assert (wd / "eval.json").read_bytes() == before

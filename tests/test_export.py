@@ -35,3 +35,20 @@ def test_exported_folder_loads_and_scores_as_the_workdir(smoke_workdir, tmp_path
     text=True,
   )
   assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+
+
+def test_a_failed_export_leaves_the_previous_folder_whole(smoke_workdir, tmp_path, monkeypatch):
+  from siamese_jax import workdir
+
+  out = tmp_path / "model"
+  workdir.export(smoke_workdir, str(out))
+  before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+  def killed(*args, **kwargs):
+    raise KeyboardInterrupt  # killed while writing the new parameters
+
+  monkeypatch.setattr(np, "savez", killed)
+  with pytest.raises(KeyboardInterrupt):
+    workdir.export(smoke_workdir, str(out))
+  assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no half-written folder beside it

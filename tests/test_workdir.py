@@ -2,6 +2,7 @@
 
 import ast
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -131,3 +132,34 @@ def test_disk_full_during_checkpoint_is_one_line_and_keeps_the_last_one(tiny_omn
   state, _ = train.train(smoke_config(tiny_omniglot, log_every=1), wd)
   assert int(state.step) == 30
   assert [r["step"] for r in metrics.read_metrics(wd) if "loss" in r] == list(range(1, 31))
+
+
+def test_atomic_writes_leave_the_old_file_on_a_kill_and_no_temporary_behind(tmp_path):
+  path = tmp_path / "eval.json"
+  workdir.write_json(str(path), {"accuracy": 95.0})
+  with pytest.raises(KeyboardInterrupt):  # a Ctrl-C in the middle of the write
+    with workdir.atomic_file(str(path)) as f:
+      f.write('{"accuracy": 9')
+      raise KeyboardInterrupt
+  assert json.loads(path.read_text()) == {"accuracy": 95.0}
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json"]
+
+
+def test_unwritable_workdirs_are_named_before_any_work(tmp_path):
+  assert workdir.unwritable(str(tmp_path / "new")) is None and (tmp_path / "new").is_dir()
+  assert workdir.unwritable("/proc/siamese_run").startswith("cannot write in /proc/siamese_run")
+  from configs import koch
+
+  with pytest.raises(workdir.WorkdirError, match="cannot write in /proc/siamese_run: .*; train into a --workdir"):
+    train.train(koch.get_config("smoke"), "/proc/siamese_run")
+
+
+def test_a_batch_beyond_the_device_memory_is_refused_at_start_up(tmp_path):
+  from configs import koch
+  from siamese_jax import config_check
+
+  cfg = koch.get_config("smoke")
+  cfg.train.batch_size = 100_000_000
+  with pytest.raises(config_check.ConfigError, match=r"config.train.batch_size: a step needs at least [\d,.]+ GiB"):
+    train.train(cfg, str(tmp_path))
+  assert not os.listdir(tmp_path)  # refused before anything was written

@@ -45,6 +45,9 @@ from typing import Any
 
 from absl import app, flags
 
+from siamese_jax import figures
+from siamese_jax import workdir as workdir_lib
+
 FLAGS = flags.FLAGS
 METRIC = "val_one_shot"
 DONE_FILE = "trial_done.json"
@@ -221,7 +224,7 @@ def run_trial(tune_config: dict, config_arg: str, sweep_dir: str, extra: dict):
     tune.report({k: v for k, v in (last[-1] if last else {}).items() if isinstance(v, (int, float))})
     return
   os.makedirs(wd, exist_ok=True)
-  with open(os.path.join(wd, "trial_env.json"), "w") as f:
+  with workdir_lib.atomic_file(os.path.join(wd, "trial_env.json")) as f:
     json.dump({k: os.environ.get(k) for k in ("XLA_FLAGS", "JAX_PLATFORMS", "XLA_PYTHON_CLIENT_PREALLOCATE")}, f)
   config = build_config(config_arg, {**overrides, **extra}, seed)
   if overrides.get("_mode") == "eval":
@@ -239,7 +242,7 @@ def run_trial(tune_config: dict, config_arg: str, sweep_dir: str, extra: dict):
 
   def report(epoch: int, metrics: dict) -> None:
     pointer = tempfile.mkdtemp(prefix="siamese_ckpt_")
-    with open(os.path.join(pointer, "workdir.txt"), "w") as f:
+    with workdir_lib.atomic_file(os.path.join(pointer, "workdir.txt")) as f:
       f.write(wd)
     tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(pointer))
 
@@ -254,7 +257,7 @@ def _trial_of(tune_config: dict) -> tuple[dict[str, Any], int]:
 
 
 def _mark_done(wd: str) -> None:
-  with open(os.path.join(wd, DONE_FILE), "w") as f:
+  with workdir_lib.atomic_file(os.path.join(wd, DONE_FILE)) as f:
     json.dump({"finished": time.time()}, f)
 
 
@@ -498,9 +501,9 @@ def write_summary(
     lines += [
       f"| {r['trial']} | " + " | ".join(f"{r['eval'].get(k, float('nan')):.2f}" for k in keys) + " |" for r in evals
     ]
-  with open(os.path.join(workdir, "sweep_results.md"), "w") as f:
+  with workdir_lib.atomic_file(os.path.join(workdir, "sweep_results.md")) as f:
     f.write("\n".join(lines) + "\n")
-  with open(os.path.join(workdir, "sweep_results.csv"), "w", newline="") as f:
+  with workdir_lib.atomic_file(os.path.join(workdir, "sweep_results.csv")) as f:
     w = csv.writer(f)
     w.writerow(["trial", "overrides", "seed", "state", "epochs", "best_val", "error"])
     for r in rows:
@@ -523,8 +526,6 @@ def write_summary(
 
 def _protocol(rows: list[dict]) -> str:
   """The validation protocol the trials recorded (their config.json), e.g. "within_alphabet"."""
-  from siamese_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-
   found = set()
   for r in rows:
     try:
@@ -555,7 +556,7 @@ def _plot_curves(rows: list[dict], path: str) -> None:
   if len(rows) <= 12:
     ax.legend(fontsize=6)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  figures.save(fig, path)
   plt.close(fig)
 
 
@@ -585,7 +586,7 @@ def _evaluate_winner(group: dict, workdir: str, log) -> None:
       for k, v in _eval_figures(results).items()
       if k.startswith("lake") or "_20way_" in k
     ]
-  with open(os.path.join(workdir, "sweep_test.md"), "w") as f:
+  with workdir_lib.atomic_file(os.path.join(workdir, "sweep_test.md")) as f:
     f.write("\n".join(lines) + "\n")
   log("\n".join(lines))
 

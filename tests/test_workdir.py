@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, main_cmd, smoke_config
+import jax
 import orbax.checkpoint as ocp
 import pytest
 
@@ -163,3 +164,27 @@ def test_a_batch_beyond_the_device_memory_is_refused_at_start_up(tmp_path):
   with pytest.raises(config_check.ConfigError, match=r"config.train.batch_size: a step needs at least [\d,.]+ GiB"):
     train.train(cfg, str(tmp_path))
   assert not os.listdir(tmp_path)  # refused before anything was written
+
+
+def test_a_damaged_best_falls_back_to_the_checkpoints_then_says_none_can_be_read(smoke_workdir, tmp_path):
+  import shutil
+
+  import numpy as np
+
+  from siamese_jax import api
+
+  wd = tmp_path / "run"
+  shutil.copytree(smoke_workdir, wd)
+  config = workdir.read_config(str(wd))
+  want = workdir.load_params(str(wd), config.model, subdir=workdir.CHECKPOINT_DIR)
+  for meta in (wd / workdir.BEST_DIR).glob("*/default/_METADATA"):
+    meta.write_bytes(b"\0" * meta.stat().st_size)
+  got = api.load(str(wd)).params  # best/ unreadable: the newest readable checkpoint instead
+  for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+    np.testing.assert_array_equal(a, b)
+  assert any((wd / workdir.BEST_DIR).iterdir())  # read-only: nothing renamed or removed
+  for meta in (wd / workdir.CHECKPOINT_DIR).glob("*/default/_METADATA"):
+    meta.write_bytes(b"\0" * meta.stat().st_size)
+  with pytest.raises(workdir.WorkdirError, match="no checkpoint in .* can be read .*train again") as e:
+    api.load(str(wd))
+  assert "\n" not in str(e.value)

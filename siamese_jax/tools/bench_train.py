@@ -52,6 +52,8 @@ from absl import (
 import numpy as np
 
 from configs import koch  # pylint: disable=g-import-not-at-top
+from siamese_jax import figures
+from siamese_jax import workdir as workdir_lib
 from siamese_jax.tools import timing  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list("sections", ["train", "preset", "scaling", "eval"], "Which parts to run.")
@@ -374,7 +376,7 @@ def plot_scaling(scaling: dict, path: str) -> None:
     ax.grid(alpha=0.3)
   fig.suptitle("siamese_jax train step, Koch network, float32")
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  figures.save(fig, path)
   plt.close(fig)
 
 
@@ -556,9 +558,9 @@ def main(argv):
     md += ["Evaluation:", "", eval_table(report["eval"]), ""]
   text = "\n".join(md)
   print("\n" + text)
-  with open(os.path.join(FLAGS.out, "bench.md"), "w") as f:
+  with workdir_lib.atomic_file(os.path.join(FLAGS.out, "bench.md")) as f:
     f.write(text + "\n")
-  with open(os.path.join(FLAGS.out, "bench.json"), "w") as f:
+  with workdir_lib.atomic_file(os.path.join(FLAGS.out, "bench.json")) as f:
     json.dump(report, f, indent=1, default=str)
   log(f"wrote {FLAGS.out}/bench.md, bench.json" + (", bench_scaling.png" if "scaling" in FLAGS.sections else ""))
 

@@ -16,7 +16,7 @@ import sys
 import ml_collections
 import numpy as np
 
-from siamese_jax import input_pipeline, metrics  # noqa: E402
+from siamese_jax import figures, input_pipeline, metrics
 
 
 def curves(workdir: str) -> dict:
@@ -86,7 +86,7 @@ def plot(runs: dict[str, dict], path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  figures.save(fig, path)
   plt.close(fig)
 
 

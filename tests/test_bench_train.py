@@ -122,7 +122,8 @@ def test_eval_comparison_naive_and_embed_once_agree():
   chars = CharacterArray(
     rng.integers(0, 256, (24, 4, size, size, 1), dtype=np.uint8), np.arange(24), np.repeat([0, 1], 12), np.arange(1, 5)
   )
-  row = bench_train.compare_sweep(params, chars, size, n_way=5, num_tasks=60, batch_size=64)
+  spec = model.spec(cfg.model)
+  row = bench_train.compare_sweep(params, spec, chars, size, n_way=5, num_tasks=60, batch_size=64)
   assert row["same_accuracy"] is True
   assert row["naive_passes"] == 2 * 60 * 5 and row["embed_once_passes"] <= chars.images.shape[0] * 4
 
@@ -137,6 +138,6 @@ def test_eval_comparison_naive_and_embed_once_agree():
     )
     for i in range(2)
   ]
-  row = bench_train.compare_lake(params, runs, size, 64)
+  row = bench_train.compare_lake(params, spec, runs, size, 64)
   assert row["same_accuracy"] is True
   assert row["naive_passes"] == 2 * 2 * 20 * 20 and row["embed_once_passes"] == 2 * 40

@@ -238,6 +238,19 @@ def _check_eval(config, val_alphabets) -> None:
   if not 1 <= e.shots < len(eval_drawers):
     _fail("eval.shots", f"{e.shots}-shot tasks need {e.shots + 1} drawers, eval has {len(eval_drawers)}")
   _choice(config, "eval.baselines", evaluate.BASELINES)
+  if e.episodes:
+    _positive(config, "eval.episodes")
+    _positive(config, "eval.episode_queries")
+    for n in e.episode_ways:
+      if not 2 <= n <= total:
+        _fail("eval.episode_ways", f"N={n} needs 2 <= N <= {total} (classes in the evaluation set)")
+    for k in e.episode_shots:
+      if not 1 <= k or k + e.episode_queries > len(eval_drawers):
+        _fail(
+          "eval.episode_shots",
+          f"{k}-shot episodes with {e.episode_queries} queries per class need {k + e.episode_queries} drawers,"
+          f" eval has {len(eval_drawers)}",
+        )
   for key in ("eval.num_tasks", "eval.verification_pairs", "eval.batch_size", "eval.matlab_verification"):
     _positive(config, key)
   if not isinstance(e.tta_copies, int) or e.tta_copies < 1:

@@ -135,6 +135,15 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.lake_runs = config_dict.placeholder(str)  # all_runs.zip; default: manual dir, OMNIGLOT_DIR.
   c.eval.fresh_lake_runs = 400  # fresh runs in Lake's format from the test alphabets (0: none)
   c.eval.mhd_baseline = True  # the official demo's baseline on Lake's runs (about 20 s).
+  # The few-shot literature's protocol (`evaluate.episode_accuracy`; 0: off): this many N-way K-shot
+  # episodes per (N, K) cell drawn across all evaluation classes (with their 90/180/270-degree
+  # rotations as more classes if episode_rotations), Q queries per class. Q = 5: K + Q distinct
+  # drawers per class must fit the 20 drawers for 5-shot cells, and N x 5 queries an episode.
+  c.eval.episodes = 0
+  c.eval.episode_ways = (5, 20)
+  c.eval.episode_shots = (1, 5)
+  c.eval.episode_queries = 5
+  c.eval.episode_rotations = False
   c.eval.batch_size = 256  # images per encoder call.
   # Test-time augmentation of the model's scores (`oneshot.tta_scorer`): each image as itself and
   # tta_copies - 1 fixed distortions, the training ranges scaled by tta_strength; 1: off.

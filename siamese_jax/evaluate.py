@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import figures, input_pipeline, lake_runs, oneshot
+from siamese_jax import augment, figures, input_pipeline, lake_runs, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
 from siamese_jax.omniglot.constants import ALPHABETS, OmniglotDataError
@@ -80,6 +80,56 @@ def nway_accuracy(
         "eligible_alphabets": spec.eligible_alphabets,
         "chance": 100.0 / spec.n_way,
         **_result(int(np.sum(preds == tasks.target)), spec.num_tasks),
+      }
+    )
+  return rows, passes
+
+
+def episode_accuracy(
+  scorer: oneshot.Scorer,
+  chars: loader.CharacterArray,
+  set_name: str,
+  ways,
+  shots,
+  queries: int,
+  episodes: int,
+  seed: int,
+  batch_size: int = 256,
+) -> tuple[list[dict], int]:
+  """Accuracy of `scorer` on the literature's N-way K-shot episodes (`oneshot.make_episodes`) for every
+  N and K, as the papers report it: the mean over episodes of each episode's accuracy with
+  +- 1.96 sd / sqrt(episodes), beside a bootstrap interval over episodes. Returns (rows, encoder
+  passes); every referenced image is embedded once for all cells."""
+  c, d = chars.images.shape[:2]
+  cells = [
+    ((n, k), oneshot.make_episodes(c, d, n, k, queries, episodes, seed * 1000 + 10 * n + k))
+    for n in ways
+    for k in shots
+  ]
+  table, remap, passes = oneshot.EmbeddedSet(scorer, chars.images, batch_size).embed(
+    *[a for _, (t, _) in cells for a in (t.query, t.support)]
+  )
+  rows = []
+  for (n, k), (tasks, episode) in cells:
+    correct = oneshot.predict(scorer, table, remap, tasks) == tasks.target
+    per_episode = 100.0 * np.bincount(episode, weights=correct, minlength=episodes) / (n * queries)
+    half = 1.96 * float(np.std(per_episode)) / np.sqrt(episodes)
+    mean = float(per_episode.mean())
+    rows.append(
+      {
+        "set": set_name,
+        "scorer": scorer.name,
+        "protocol": "episodes",
+        "n_way": n,
+        "shots": k,
+        "queries_per_class": queries,
+        "num_episodes": episodes,
+        "chance": 100.0 / n,
+        "accuracy": mean,
+        "ci95": [mean - half, mean + half],
+        "ci95_bootstrap": list(oneshot.bootstrap_ci(per_episode)),
+        "correct": int(correct.sum()),
+        "total": int(correct.size),
       }
     )
   return rows, passes
@@ -302,6 +352,15 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
   for s in scorers:
     logging.info("%d fresh Lake-format runs: %s", e.fresh_lake_runs, s.name)
     results["fresh_lake_runs"][s.name] = fresh_lake_runs(s, ev, e.fresh_lake_runs, e.seed + 3, e.batch_size)
+  if e.episodes:
+    pool = augment.with_rotated_classes(ev) if e.episode_rotations else ev
+    results["episodes"] = []
+    for s in scorers:
+      logging.info("%d episodes of each N-way K-shot cell: %s on %d classes", e.episodes, s.name, pool.num_characters)
+      ways, shots, q = e.episode_ways, e.episode_shots, e.episode_queries
+      rows, passes = episode_accuracy(s, pool, "evaluation", ways, shots, q, e.episodes, e.seed + 4, e.batch_size)
+      results["episodes"] += rows
+      results["encoder_passes"][f"episodes/{s.name}"] = passes
   results["seconds"] = time.time() - t0
   return results, ev
 
@@ -375,4 +434,13 @@ def summary_table(results: dict) -> str:
     tasks = max(r["num_tasks"] for r in by.values())
     cells = "".join(f"{_fmt(by.get(name)):<23}" for name, _ in columns)
     lines.append(f"  {set_name:<16} {protocol:<16} {n:>3} {k:>2} {tasks:>5}  {cells}{100.0 / n:5.1f}")
+  episodes = results.get("episodes", [])
+  if episodes:
+    lines.append("Episodes (the few-shot literature's protocol), mean accuracy % +- 1.96 sd / sqrt(episodes):")
+    for r in episodes:
+      half = (r["ci95"][1] - r["ci95"][0]) / 2
+      lines.append(
+        f"  {r['scorer']:<14} {r['n_way']:>3}-way {r['shots']}-shot  {r['accuracy']:6.2f} +- {half:4.2f}"
+        f"   ({r['num_episodes']} episodes, {r['queries_per_class']} queries per class)"
+      )
   return "\n".join(lines)

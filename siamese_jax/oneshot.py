@@ -282,6 +282,31 @@ def make_lake_format_runs(
   return tasks, run_alphabet
 
 
+def make_episodes(
+  num_classes: int, num_drawers: int, n_way: int, shots: int, queries: int, episodes: int, seed: int
+) -> tuple[Tasks, np.ndarray]:
+  """`episodes` N-way K-shot episodes of the few-shot literature, as tasks; and each task's episode [T].
+
+  An episode: N classes drawn from all `num_classes` (regardless of alphabet), and per class K + Q
+  distinct drawers, the first K its support, the other Q its queries; each query is one task over
+  the episode's shared support [N, K]. Tasks are [E * N * Q], episode-major. Deterministic for a seed.
+  """
+  if shots + queries > num_drawers:
+    raise ValueError(f"{shots}-shot episodes with {queries} queries per class need {shots + queries} drawers")
+  if n_way > num_classes:
+    raise ValueError(f"{n_way}-way episodes need {n_way} classes, have {num_classes}")
+  rng = np.random.default_rng(seed)
+  classes = np.stack([rng.choice(num_classes, n_way, replace=False) for _ in range(episodes)])  # [E, N]
+  drawers = np.argsort(rng.random((episodes, n_way, num_drawers)), axis=-1)[..., : shots + queries]  # [E, N, K+Q]
+  images = classes[..., None] * num_drawers + drawers
+  support = np.repeat(images[:, None, :, :shots], n_way * queries, axis=1)  # [E, N*Q, N, K]
+  query = images[..., shots:].reshape(episodes, n_way * queries)  # class-major within an episode
+  target = np.tile(np.repeat(np.arange(n_way), queries), (episodes, 1))
+  chars = np.repeat(classes[:, None, :], n_way * queries, axis=1)
+  tasks = Tasks(query.reshape(-1), support.reshape(-1, n_way, shots), target.reshape(-1), chars.reshape(-1, n_way))
+  return tasks, np.repeat(np.arange(episodes), n_way * queries)
+
+
 def bootstrap_ci(per_cluster: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
   """95% percentile interval of the mean of `per_cluster` values (e.g. accuracy per run), resampling
   whole clusters: an interval that respects that queries of one run (or alphabet) are correlated."""

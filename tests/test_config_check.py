@@ -65,6 +65,15 @@ def test_every_preset_is_valid_and_unknown_keys_fail():
   assert config_check.unknown_override(["--config.train.batch_size=3", "--workdir=x"]) is None
 
 
+def test_episodes_need_drawers_for_their_shots_and_queries():
+  cfg = koch.get_config("smoke")
+  cfg.eval.episodes, cfg.eval.episode_shots, cfg.eval.episode_queries = 100, (1, 5), 16
+  with pytest.raises(config_check.ConfigError, match="config.eval.episode_shots: 5-shot episodes with 16 queries"):
+    config_check.check(cfg)
+  cfg.eval.episode_queries = 15
+  config_check.check(cfg)
+
+
 def test_batch_must_divide_across_devices():
   cfg = koch.get_config("smoke")
   config_check.check(cfg, num_devices=4)
@@ -84,6 +93,11 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(capsys):
   with pytest.raises(ZeroDivisionError):  # not a user error: re-raised with its traceback
     with cli.one_line_errors():
       _ = 1 / 0
+  with pytest.raises(SystemExit) as e:  # an allocation failure that a memory estimate did not foresee
+    with cli.one_line_errors():
+      raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 46179488894976 bytes.\nmore")
+  err = capsys.readouterr().err
+  assert e.value.code == 1 and err.count("\n") == 1 and "lower config.train.batch_size" in err
 
 
 def _bad_config():

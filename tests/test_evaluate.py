@@ -1,6 +1,7 @@
 """Evaluation harness: exact protocol, ties, determinism, Lake's runs, eval mode."""
 
 import json
+import signal
 
 from conftest import coded_characters, feature_scorer, run_main, run_sweep
 import jax
@@ -128,17 +129,22 @@ def test_eval_on_an_unwritable_workdir_prints_its_summary_and_writes_nothing(
   cfg = workdir.read_config(str(wd))
   cfg.eval.ways, cfg.eval.protocols, cfg.eval.num_tasks = (2,), ("across_alphabet",), 10
   cfg.eval.fresh_lake_runs, cfg.eval.mhd_baseline, cfg.eval.train_alphabet_tasks = 0, False, False
+  cfg.eval.episodes, cfg.eval.episode_ways, cfg.eval.episode_shots, cfg.eval.episode_queries = 10, (5,), (1, 2), 2
   monkeypatch.setattr(workdir, "unwritable", lambda d: f"cannot write in {d}: Read-only file system")
   with pytest.raises(workdir.WorkdirError, match="Read-only file system: eval.json and the figures were not written"):
     evaluate.evaluate_workdir(cfg, str(wd))
-  assert "One-shot sweep" in capsys.readouterr().out  # the results were shown all the same
+  out = capsys.readouterr().out
+  assert "One-shot sweep" in out  # the results were shown all the same
+  assert "Episodes (the few-shot literature's protocol)" in out and "5-way 2-shot" in out
   assert (wd / "eval.json").read_bytes() == before
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_evaluation_is_one_line_and_leaves_eval_json_whole(smoke_workdir, tiny_omniglot, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_evaluation_is_one_line_and_leaves_eval_json_whole(
+  signum, smoke_workdir, tiny_omniglot, tmp_path
+):
   import shutil
-  import signal
   import subprocess
   import sys
 
@@ -153,9 +159,9 @@ def test_ctrl_c_during_evaluation_is_one_line_and_leaves_eval_json_whole(smoke_w
   proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
   for line in proc.stderr:
     if "one-shot sweep" in line:
-      proc.send_signal(signal.SIGINT)
+      proc.send_signal(signum)
       break
   err = proc.stderr.read()
-  assert proc.wait(timeout=120) == 128 + signal.SIGINT, err[-2000:]
-  assert "interrupted: stopped by SIGINT" in err and "Traceback" not in err
+  assert proc.wait(timeout=120) == 128 + signum, err[-2000:]
+  assert f"interrupted: stopped by {signum.name}" in err and "Traceback" not in err
   assert (wd / "eval.json").read_bytes() == before

@@ -4,6 +4,7 @@ from conftest import coded_characters, feature_scorer, run_sweep
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from configs import koch
 from siamese_jax import evaluate, model, oneshot
@@ -107,3 +108,39 @@ def test_each_image_is_embedded_once():
   referenced = sum(r["num_tasks"] * (r["n_way"] + 1) for r in rows)
   assert calls == [passes]  # One encoder call over the unique images.
   assert passes <= chars.images.shape[0] * chars.images.shape[1] < referenced
+
+
+def test_episodes_have_n_classes_k_support_and_q_queries_each_and_are_deterministic():
+  tasks, episode = oneshot.make_episodes(30, 12, n_way=5, shots=3, queries=4, episodes=50, seed=7)
+  assert tasks.support.shape == (50 * 5 * 4, 5, 3) and len(tasks.query) == len(episode) == 1000
+  again, _ = oneshot.make_episodes(30, 12, n_way=5, shots=3, queries=4, episodes=50, seed=7)
+  for a, b in zip(tasks, again):
+    np.testing.assert_array_equal(a, b)
+  for e in range(50):
+    rows = np.flatnonzero(episode == e)
+    assert len(np.unique(tasks.chars[rows], axis=0)) == 1  # one set of N classes per episode
+    classes = tasks.chars[rows[0]]
+    assert len(set(classes.tolist())) == 5
+    np.testing.assert_array_equal(np.unique(tasks.support[rows], axis=0)[0], tasks.support[rows[0]])  # shared
+    assert np.all(tasks.support[rows[0]] // 12 == classes[:, None])  # K support images of each class
+    assert np.bincount(tasks.target[rows], minlength=5).tolist() == [4] * 5  # Q queries per class
+    np.testing.assert_array_equal(tasks.query[rows] // 12, classes[tasks.target[rows]])
+    for j in range(5):  # K + Q distinct drawers per class
+      drawers = np.concatenate([tasks.support[rows[0], j] % 12, tasks.query[rows][tasks.target[rows] == j] % 12])
+      assert len(set(drawers.tolist())) == 7
+  with pytest.raises(ValueError, match="need 13 drawers"):
+    oneshot.make_episodes(30, 12, n_way=5, shots=8, queries=5, episodes=1, seed=0)
+
+
+def test_episode_accuracy_is_100_for_a_perfect_scorer_and_chance_for_a_blind_one():
+  chars = coded_characters(alphabet_sizes=(12, 9, 9), drawers=10)
+  perfect, _ = evaluate.episode_accuracy(
+    feature_scorer(0, "perfect"), chars, "evaluation", (5, 20), (1, 3), 4, 60, 0, 64
+  )
+  assert [(r["n_way"], r["shots"]) for r in perfect] == [(5, 1), (5, 3), (20, 1), (20, 3)]
+  assert all(r["accuracy"] == 100.0 and r["ci95"] == [100.0, 100.0] for r in perfect)
+  constant = oneshot.Scorer("blind", lambda _, x: jnp.zeros((x.shape[0], 1)), lambda _, a, b: -jnp.abs(a - b).sum(-1))
+  blind, passes = evaluate.episode_accuracy(constant, chars, "evaluation", (5,), (1,), 4, 60, 0, 64)
+  r = blind[0]  # every class scores the same: the first is picked, the truth 1 time in 5
+  assert r["accuracy"] == pytest.approx(20.0) and r["total"] == 60 * 5 * 4 and r["num_episodes"] == 60
+  assert passes <= chars.images.shape[0] * chars.images.shape[1]  # every image embedded at most once

@@ -13,4 +13,4 @@ CONFIG = "configs/koch.py:cpu"  # Only the eval section matters; the model comes
 
 def get_sweep():
   sources = [s for s in os.environ.get("NWAY_WORKDIRS", "runs/cpu").split(",") if s]
-  return [{"_mode": "eval", "_from": os.path.abspath(src), "eval.shots": k} for src in sources for k in (1, 5)]
+  return [{"_mode": "eval", "_from": os.path.abspath(src), "eval.shots": (1, 5)} for src in sources]

@@ -235,8 +235,9 @@ def _check_eval(config, val_alphabets) -> None:
     if not 2 <= n <= total:
       _fail("eval.ways", f"N={n} needs 2 <= N <= {total} (characters in the evaluation set)")
   _choice(config, "eval.protocols", oneshot.PROTOCOLS)
-  if not 1 <= e.shots < len(eval_drawers):
-    _fail("eval.shots", f"{e.shots}-shot tasks need {e.shots + 1} drawers, eval has {len(eval_drawers)}")
+  for k in _as_tuple(e.shots):
+    if not isinstance(k, int) or not 1 <= k < len(eval_drawers):
+      _fail("eval.shots", f"{k}-shot tasks need {k + 1} drawers, eval has {len(eval_drawers)}")
   _choice(config, "eval.baselines", evaluate.BASELINES)
   if e.episodes:
     _positive(config, "eval.episodes")

@@ -125,7 +125,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.drawers = config_dict.placeholder(tuple)  # None: all 20.
   c.eval.ways = SWEEP_WAYS
   c.eval.protocols = ("within_alphabet", "across_alphabet")
-  c.eval.shots = 1
+  c.eval.shots = (1,)  # k-shot sweeps: every k of the tuple (5-shot tasks need 6 drawers)
   c.eval.num_tasks = 400  # per N and protocol.
   c.eval.seed = 0
   c.eval.train_alphabet_tasks = True  # also sweep the training alphabets (over-fitting).

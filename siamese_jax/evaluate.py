@@ -37,12 +37,12 @@ def _result(correct: int, total: int) -> dict:
   }
 
 
-def nway_tasks(chars: loader.CharacterArray, ways, protocols, shots: int, num_tasks: int, seed: int) -> list:
-  """The (tasks, spec) of every protocol x N of a sweep, each from its own seed."""
+def nway_tasks(chars: loader.CharacterArray, ways, protocols, shots, num_tasks: int, seed: int) -> list:
+  """The (tasks, spec) of every k (`shots`: one or a tuple) x protocol x N of a sweep; the seed depends
+  on the protocol and N only, so the k-shot tasks of one cell draw the same characters for every k."""
   return [
-    oneshot.make_tasks(
-      chars.alphabets, len(chars.drawers), protocol, n, shots, num_tasks, seed=seed * 1000 + pi * 100 + n
-    )
+    oneshot.make_tasks(chars.alphabets, len(chars.drawers), protocol, n, k, num_tasks, seed=seed * 1000 + pi * 100 + n)
+    for k in (shots if isinstance(shots, (tuple, list)) else (shots,))
     for pi, protocol in enumerate(protocols)
     for n in ways
   ]
@@ -54,12 +54,12 @@ def nway_accuracy(
   set_name: str,
   ways,
   protocols,
-  shots: int,
+  shots,
   num_tasks: int,
   seed: int,
   batch_size: int = 256,
 ) -> tuple[list[dict], int]:
-  """Accuracy of `scorer` on N-way k-shot tasks for every N and protocol.
+  """Accuracy of `scorer` on N-way k-shot tasks for every k (`shots`: one or a tuple), N and protocol.
 
   Returns (rows, encoder passes); every referenced image is embedded once.
   """

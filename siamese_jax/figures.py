@@ -28,18 +28,15 @@ _LINES = {
 
 
 def plot_accuracy_vs_n(rows: list[dict], path: str) -> str:
-  """One panel per protocol: accuracy (95% CI bars) vs N for each set and scorer, plus chance."""
+  """One panel per protocol and k: accuracy (95% CI bars) vs N for each set and scorer, plus chance."""
   plt = _pyplot()
-  protocols = list(dict.fromkeys(r["protocol"] for r in rows))
-  fig, axes = plt.subplots(1, len(protocols), figsize=(6 * len(protocols), 4.2), squeeze=False)
-  for ax, protocol in zip(axes[0], protocols):
-    ns = sorted({r["n_way"] for r in rows if r["protocol"] == protocol})
+  panels = list(dict.fromkeys((r["protocol"], r["shots"]) for r in rows))
+  fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+  for ax, (protocol, k) in zip(axes[0], panels):
+    cell = [r for r in rows if r["protocol"] == protocol and r["shots"] == k]
+    ns = sorted({r["n_way"] for r in cell})
     for (set_name, scorer), (label, style) in _LINES.items():
-      pts = [
-        r
-        for r in rows
-        if r["protocol"] == protocol and r["set"] == set_name and r["scorer"] == scorer and r["num_tasks"] > 0
-      ]
+      pts = [r for r in cell if r["set"] == set_name and r["scorer"] == scorer and r["num_tasks"] > 0]
       if not pts:
         continue
       x = np.array([r["n_way"] for r in pts])
@@ -49,8 +46,7 @@ def plot_accuracy_vs_n(rows: list[dict], path: str) -> str:
       hi = np.maximum(np.array([r["ci95"][1] for r in pts]) - y, 0)
       ax.errorbar(x, y, yerr=[lo, hi], fmt=style, capsize=3, label=label, markersize=4)
     ax.plot(ns, [100.0 / n for n in ns], "k-", alpha=0.4, label="chance (100/N)")
-    shots = sorted({r["shots"] for r in rows})
-    ax.set_title(f"{protocol}, {'/'.join(map(str, shots))}-shot")
+    ax.set_title(f"{protocol}, {k}-shot")
     ax.set_xlabel("N (ways)")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)

@@ -133,6 +133,8 @@ def with_defaults(recorded: dict, where: str) -> ml_collections.ConfigDict:
     node, *path = merged, *key.split(".")
     for part in path[:-1]:
       node = node.setdefault(part, {})
+    if isinstance(node.get(path[-1]), tuple) and isinstance(value, (int, float, str)):
+      value = [value]  # a key that became a tuple (eval.shots): its recorded value is its one entry
     node[path[-1]] = value
   return ml_collections.ConfigDict(merged)
 

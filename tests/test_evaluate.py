@@ -165,3 +165,22 @@ def test_a_signal_during_evaluation_is_one_line_and_leaves_eval_json_whole(
   assert proc.wait(timeout=120) == 128 + signum, err[-2000:]
   assert f"interrupted: stopped by {signum.name}" in err and "Traceback" not in err
   assert (wd / "eval.json").read_bytes() == before
+
+
+def test_a_shots_sweep_in_one_run_equals_one_run_per_k():
+  chars = coded_characters(alphabet_sizes=(8, 9), drawers=6)
+  scorer = feature_scorer(0, "perfect")
+  protocols = oneshot.PROTOCOLS
+
+  def rows(shots):
+    out, _ = evaluate.nway_accuracy(scorer, chars, "evaluation", (2, 5), protocols, shots, 50, 0, 64)
+    return out
+
+  both = rows((1, 3))
+  assert [r["shots"] for r in both] == [1] * 4 + [3] * 4
+  assert both[:4] == rows(1) and both[4:] == rows(3)  # the same tasks as a run per k
+  from siamese_jax import workdir
+
+  recorded = json.loads(koch.get_config("smoke").to_json())
+  recorded["eval"]["shots"] = 1  # a config written when eval.shots was one number
+  assert tuple(workdir.with_defaults(recorded, "x").eval.shots) == (1,)

@@ -35,7 +35,7 @@ WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 
 
 # Keys of earlier versions, ignored in a recorded config at their neutral value (None: any value).
-# Their studies lost or tied (docs/results.md, "What helped and what did not"); 6041d62 is the
+# Their studies lost or tied (docs/results.md, "How the presets were chosen"); 6041d62 is the
 # last commit that has them.
 RETIRED_KEYS = {
   "model.members": 1,

@@ -127,3 +127,19 @@ def test_a_missing_config_file_or_unknown_preset_is_one_line(arg, match, tmp_pat
     timeout=120,
   )
   assert proc.returncode == 2 and proc.stderr.startswith(match) and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_the_config_argument_is_checked_before_jax_is_imported():
+  import subprocess
+  import sys
+
+  from conftest import ROOT
+
+  code = (
+    "import sys; from siamese_jax import cli; "
+    "assert cli.config_error(['--config=configs/koch.py:nope']).startswith('--config: unknown preset'); "
+    "assert cli.config_error(['--config', 'configs/koch.py:cpu']) is None; "
+    "print('jax' in sys.modules)"
+  )
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr[-2000:]

@@ -25,3 +25,17 @@ def test_tta_script_reads_drawer_ranges():
   assert tta.drawer_list(["1-20"]) == list(range(1, 21))
   assert tta.drawer_list(["13", "15-16"]) == [13, 15, 16]
   assert tta.drawer_list(None) is None
+
+
+def test_conv_layers_times_every_formulation_of_every_layer():
+  from configs import koch
+  from siamese_jax.tools import conv_layers
+
+  shapes = conv_layers.layer_shapes(koch.get_config("koch").model, 64)
+  assert shapes[1] == ((64, 48, 48, 64), (7, 7, 64, 128)) and shapes[3] == ((64, 9, 9, 128), (4, 4, 128, 256))
+  out = conv_layers.table(["smoke"], images=2, repeats=1, min_block_s=0.0, log=lambda s: None).splitlines()
+  rows = [line for line in out if line.startswith("| smoke |")]
+  assert len(rows) == len(koch.get_config("smoke").model.features)
+  for row in rows:
+    cells = [c.strip() for c in row.split("|")[5:11]]
+    assert all(float(c) >= 0 for c in cells[:4]) and {cells[4], cells[5]} <= {"xla", "patches", "dft", "direct"}

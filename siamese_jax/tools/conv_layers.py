@@ -15,12 +15,6 @@ import statistics
 
 from absl import app, flags
 
-flags.DEFINE_list("presets", ["koch", "cpu"], "Networks of these presets (configs/koch.py).")
-flags.DEFINE_integer("images", 64, "Images a layer sees (a step's batch: 32 pairs = 64 images).")
-flags.DEFINE_integer("repeats", 3, "Timed blocks; the median is reported.")
-flags.DEFINE_float("min_block_s", 0.5, "Each block runs enough calls to last about this long.")
-FLAGS = flags.FLAGS
-
 
 def layer_shapes(model_config, images: int) -> list[tuple[tuple, tuple]]:
   """(input [B, H, W, C_in], kernel [k, k, C_in, C_out]) of every conv layer of a network."""
@@ -74,8 +68,13 @@ def table(presets, images: int, repeats: int, min_block_s: float, log=print) -> 
 
 def main(argv):
   del argv
-  print(table(FLAGS.presets, FLAGS.images, FLAGS.repeats, FLAGS.min_block_s, log=lambda s: None))
+  f = flags.FLAGS
+  print(table(f.presets, f.images, f.repeats, f.min_block_s, log=lambda s: None))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # flags defined here, so that tests can import this module beside other tools
+  flags.DEFINE_list("presets", ["koch", "cpu"], "Networks of these presets (configs/koch.py).")
+  flags.DEFINE_integer("images", 64, "Images a layer sees (a step's batch: 32 pairs = 64 images).")
+  flags.DEFINE_integer("repeats", 3, "Timed blocks; the median is reported.")
+  flags.DEFINE_float("min_block_s", 0.5, "Each block runs enough calls to last about this long.")
   app.run(main)

@@ -14,15 +14,10 @@ import json
 
 from absl import app, flags
 
-flags.DEFINE_string("manual_dir", None, "Folder with the Omniglot zips (and all_runs.zip).")
-flags.DEFINE_string("data_dir", None, "tfds data dir.")
-flags.DEFINE_integer("steps", 20, "Training steps of the :cpu preset.")
-flags.DEFINE_integer("fresh_runs", 100, "Fresh Lake-format runs scored by the shipped model.")
-FLAGS = flags.FLAGS
-
 
 def main(argv):
   del argv
+  FLAGS = flags.FLAGS  # noqa: N806 - the flags, defined below for a run of this file
   import os  # pylint: disable=g-import-not-at-top
 
   import jax  # pylint: disable=g-import-not-at-top
@@ -63,6 +58,10 @@ def main(argv):
   )
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # flags defined here, so that tests can import this module beside other tools
+  flags.DEFINE_string("manual_dir", None, "Folder with the Omniglot zips (and all_runs.zip).")
+  flags.DEFINE_string("data_dir", None, "tfds data dir.")
+  flags.DEFINE_integer("steps", 20, "Training steps of the :cpu preset.")
+  flags.DEFINE_integer("fresh_runs", 100, "Fresh Lake-format runs scored by the shipped model.")
   flags.mark_flag_as_required("manual_dir")
   app.run(main)

@@ -103,5 +103,6 @@ def gain_table(labels: list[str], acc: dict, ref: dict, workdirs: list[str]) -> 
     a, r = np.array(xs), np.array(ref[v])
     key = " | ".join(f"{x:g}" for x in v)
     cells = " | ".join(f"{x:.2f}" for x in a)
-    lines.append(f"| {key} | {cells} | {a.mean():.2f} +- {sd(a):.2f} | {np.mean(a - r):+.2f} +- {sd(a - r):.2f} |")
+    gain, gain_sd = paired_gain(a, r)
+    lines.append(f"| {key} | {cells} | {a.mean():.2f} +- {sd(a):.2f} | {gain:+.2f} +- {gain_sd:.2f} |")
   return "\n".join(lines)

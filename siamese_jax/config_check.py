@@ -89,6 +89,11 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   if unknown:
     raise ConfigError(f"config.{unknown[0]}: unknown key (a typo?)")
 
+  from siamese_jax import input_pipeline  # pylint: disable=g-import-not-at-top
+
+  _choice(config, "data.source", input_pipeline.SOURCES)
+  if config.data.source == "folder":
+    _check_folder(config)
   _check_model(config)
   global_batch, batch_key = _check_train(config)
   if global_batch % num_devices:
@@ -97,6 +102,35 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     )
   val_alphabets = _check_validation(config)
   _check_eval(config, val_alphabets)
+
+
+def _check_folder(config) -> None:
+  """A folder source: its folder and split keys, and held-out sections that name a part of it.
+  What depends on the folder's content (classes per part, images per class) is checked on loading."""
+  from siamese_jax.folder import loader  # pylint: disable=g-import-not-at-top
+
+  d = config.data
+  if not d.dir:
+    _fail("data.dir", "data.source 'folder' needs a folder: --config.data.dir=DIR")
+  _choice(config, "data.split_by", loader.SPLIT_BY)
+  fractions = tuple(d.class_split)
+  _positive(config, "data.class_split", allow_zero=True)
+  if len(fractions) != 3 or not sum(fractions) > 0:
+    _fail("data.class_split", f"must be three fractions (train, validation, test) with a positive sum, got {fractions}")
+  if not isinstance(d.images_per_class, int) or d.images_per_class < 0 or d.images_per_class == 1:
+    _fail(
+      "data.images_per_class", f"must be 0 (the fewest of each part) or an integer >= 2, got {d.images_per_class!r}"
+    )
+  for key in ("validation", "eval"):
+    section = config[key]
+    if key == "validation" and not section.enabled:
+      continue
+    if section.split not in loader.PARTS[1:]:
+      _fail(f"{key}.split", f"{section.split!r}: with a folder, choose the part {list(loader.PARTS[1:])}")
+    if section.alphabets is not None:
+      _fail(f"{key}.alphabets", "must be None with a folder (its parts come from data.class_split or data.split_file)")
+  if config.validation.enabled and config.validation.split == config.eval.split:
+    _fail("validation.split", f"is eval.split ({config.eval.split!r}); choose on one part, test on the other")
 
 
 # The registries are imported inside the section checks: `unknown_override` runs before jax is set up.
@@ -164,21 +198,22 @@ def _check_train(config) -> tuple[int, str]:
   if not t.steps_per_epoch and not t.fixed_pairs:
     _fail("train.steps_per_epoch", "0 (derived) needs train.fixed_pairs > 0")
 
-  # Data and the training split.
-  train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
-  extra = tuple(config.data.extra_train_alphabets)
-  bad = [a for a in extra if a not in SPLIT_ALPHABETS[input_pipeline.EXTRA_TRAIN_SPLIT]]
-  if bad:
-    _fail("data.extra_train_alphabets", f"{bad} not in split {input_pipeline.EXTRA_TRAIN_SPLIT!r}")
-  train_drawers = _check_drawers(config, "data.train_drawers", 2)
+  # Data and the training split (a folder's sizes are known once it is read).
+  num_chars, num_drawers = 10**9, 10**9
+  if config.data.source == "omniglot":
+    train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
+    extra = tuple(config.data.extra_train_alphabets)
+    bad = [a for a in extra if a not in SPLIT_ALPHABETS[input_pipeline.EXTRA_TRAIN_SPLIT]]
+    if bad:
+      _fail("data.extra_train_alphabets", f"{bad} not in split {input_pipeline.EXTRA_TRAIN_SPLIT!r}")
+    num_drawers = len(_check_drawers(config, "data.train_drawers", 2))
+    num_chars = sum(ALPHABET_SIZES[a] for a in train_alphabets + extra)
   _positive(config, "train.hard_negatives", allow_zero=True)
   if t.pair_mode == "all_pairs":
-    if t.chars_per_batch < 2 or t.chars_per_batch > sum(ALPHABET_SIZES[a] for a in train_alphabets + extra):
+    if t.chars_per_batch < 2 or t.chars_per_batch > num_chars:
       _fail("train.chars_per_batch", f"must be in 2..number of training characters, got {t.chars_per_batch}")
-    if not 2 <= t.drawers_per_char <= len(train_drawers):
-      _fail(
-        "train.drawers_per_char", f"must be in 2..{len(train_drawers)} (training drawers), got {t.drawers_per_char}"
-      )
+    if not 2 <= t.drawers_per_char <= num_drawers:
+      _fail("train.drawers_per_char", f"must be in 2..{num_drawers} (training drawers), got {t.drawers_per_char}")
     if not 0 <= t.chars_per_alphabet <= t.chars_per_batch:
       _fail(
         "train.chars_per_alphabet",
@@ -200,9 +235,11 @@ def _check_validation(config) -> tuple[str, ...]:
   val_alphabets = ()
   if v.enabled:
     _choice(config, "validation.protocol", selection.PROTOCOLS)
-    val_alphabets = _check_alphabets(config, "validation.alphabets", "validation.split")
-    _check_drawers(config, "validation.drawers", 2)
-    largest = max(ALPHABET_SIZES[a] for a in val_alphabets)
+    largest = 10**9  # a folder's classes are counted once it is read
+    if config.data.source == "omniglot":
+      val_alphabets = _check_alphabets(config, "validation.alphabets", "validation.split")
+      _check_drawers(config, "validation.drawers", 2)
+      largest = max(ALPHABET_SIZES[a] for a in val_alphabets)
     if not 2 <= v.n_way <= largest:
       _fail(
         "validation.n_way",
@@ -221,23 +258,25 @@ def _check_eval(config, val_alphabets) -> None:
   from siamese_jax import evaluate, input_pipeline, oneshot  # pylint: disable=g-import-not-at-top
 
   e, v = config.eval, config.validation
-  train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
-  extra = tuple(config.data.extra_train_alphabets)
-  eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")
-  held_out = [("eval.alphabets", e.split, eval_alphabets)]
-  if v.enabled:
-    _check_clean_split(v.split, val_alphabets, e.split, eval_alphabets)
-    held_out.insert(0, ("validation.alphabets", v.split, val_alphabets))
-  _check_unseen((config.data.train_split, train_alphabets), (input_pipeline.EXTRA_TRAIN_SPLIT, extra), held_out)
-  eval_drawers = _check_drawers(config, "eval.drawers", 2)
-  total = sum(ALPHABET_SIZES[a] for a in eval_alphabets)
+  total, num_drawers = 10**9, 10**9  # a folder's classes and images per class are checked once it is read
+  if config.data.source == "omniglot":
+    train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
+    extra = tuple(config.data.extra_train_alphabets)
+    eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")
+    held_out = [("eval.alphabets", e.split, eval_alphabets)]
+    if v.enabled:
+      _check_clean_split(v.split, val_alphabets, e.split, eval_alphabets)
+      held_out.insert(0, ("validation.alphabets", v.split, val_alphabets))
+    _check_unseen((config.data.train_split, train_alphabets), (input_pipeline.EXTRA_TRAIN_SPLIT, extra), held_out)
+    num_drawers = len(_check_drawers(config, "eval.drawers", 2))
+    total = sum(ALPHABET_SIZES[a] for a in eval_alphabets)
   for n in e.ways:
     if not 2 <= n <= total:
       _fail("eval.ways", f"N={n} needs 2 <= N <= {total} (characters in the evaluation set)")
   _choice(config, "eval.protocols", oneshot.PROTOCOLS)
   for k in _as_tuple(e.shots):
-    if not isinstance(k, int) or not 1 <= k < len(eval_drawers):
-      _fail("eval.shots", f"{k}-shot tasks need {k + 1} drawers, eval has {len(eval_drawers)}")
+    if not isinstance(k, int) or not 1 <= k < num_drawers:
+      _fail("eval.shots", f"{k}-shot tasks need {k + 1} drawers, eval has {num_drawers}")
   _choice(config, "eval.baselines", evaluate.BASELINES)
   if e.episodes:
     _positive(config, "eval.episodes")
@@ -246,11 +285,11 @@ def _check_eval(config, val_alphabets) -> None:
       if not 2 <= n <= total:
         _fail("eval.episode_ways", f"N={n} needs 2 <= N <= {total} (classes in the evaluation set)")
     for k in e.episode_shots:
-      if not 1 <= k or k + e.episode_queries > len(eval_drawers):
+      if not 1 <= k or k + e.episode_queries > num_drawers:
         _fail(
           "eval.episode_shots",
           f"{k}-shot episodes with {e.episode_queries} queries per class need {k + e.episode_queries} drawers,"
-          f" eval has {len(eval_drawers)}",
+          f" eval has {num_drawers}",
         )
   for key in ("eval.num_tasks", "eval.verification_pairs", "eval.batch_size", "eval.matlab_verification"):
     _positive(config, key)

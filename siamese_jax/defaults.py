@@ -40,6 +40,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
+  c.data.source = "omniglot"  # a name in input_pipeline.SOURCES: "omniglot", or "folder" (data.dir)
   c.data.data_dir = config_dict.placeholder(str)  # tfds data dir; default ~/tensorflow_datasets.
   c.data.manual_dir = config_dict.placeholder(str)  # folder with the zips; default $OMNIGLOT_DIR.
   c.data.train_split = "background"
@@ -48,6 +49,16 @@ def default_config() -> ml_collections.ConfigDict:
   # Alphabets of the evaluation split trained on as well (same drawers); the config check refuses
   # validation, test and Lake's alphabets here.
   c.data.extra_train_alphabets = ()
+  # source "folder": DIR/<class>/<image> or DIR/<group>/<class>/<image>. Its classes (or groups, with
+  # split_by "group") are split into train / validation / test by class_split fractions (seeded by
+  # split_seed) or by the lists of split_file (JSON); validation.split and eval.split then name a part.
+  c.data.dir = config_dict.placeholder(str)
+  c.data.class_split = (0.7, 0.15, 0.15)
+  c.data.split_by = "class"
+  c.data.split_file = config_dict.placeholder(str)
+  c.data.split_seed = 0
+  c.data.images_per_class = 0  # 0: the fewest any class of a part has (smaller classes are left out)
+  c.data.strict = False  # True: refuse a folder with unreadable files instead of skipping them
 
   c.model = ml_collections.ConfigDict()
   c.model.image_size = 105
@@ -98,6 +109,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.train.b1 = 0.9  # Adam only.
   c.train.b2 = 0.99
   c.train.weight_decay = 0.0  # Adam only: decoupled weight decay (AdamW) on the weights, not biases or gains.
+  # Start from trained parameters instead of a random init: "pretrained" (the shipped model) or a
+  # workdir; the network must have the same shapes. "": random init. Read at step 0 only.
+  c.train.init_from = ""
   c.train.log_every = 100
   # Said on a CPU when the rest of the run takes over two hours (a preset that is the advice sets "").
   c.train.cpu_hint = "--config=configs/koch.py:cpu trains a strong model in about an hour"

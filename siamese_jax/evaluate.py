@@ -253,7 +253,7 @@ def fresh_lake_runs(
   table, remap, passes = oneshot.EmbeddedSet(scorer, chars.images, batch_size).embed(tasks.query, tasks.support)
   correct = (oneshot.predict(scorer, table, remap, tasks) == tasks.target).reshape(len(run_alphabet), -1)
   per_run = 100.0 * correct.mean(axis=1)
-  per_alphabet = _per_alphabet(per_run, [ALPHABETS[int(a)] for a in run_alphabet])
+  per_alphabet = _per_alphabet(per_run, [chars.group_names[int(a)] for a in run_alphabet])
   return {
     **out,
     **_result(int(correct.sum()), correct.size),
@@ -266,6 +266,8 @@ def fresh_lake_runs(
 
 def lake_evaluation(scorers, config) -> dict:
   """Scores every scorer (and optionally the MHD baseline) on Lake's 20 runs."""
+  if config.data.source != "omniglot":
+    return {"skipped": f"Lake's runs are Omniglot's; this model trained on data.source {config.data.source!r}"}
   try:
     path = lake_runs.find_runs_zip(
       config.eval.lake_runs, config.data.manual_dir, config.data.data_dir or os.path.expanduser("~/tensorflow_datasets")

@@ -198,6 +198,11 @@ def _shrink(gray: np.ndarray) -> np.ndarray:
   return np.asarray(Image.fromarray(gray).resize((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX))
 
 
+def squared(image: Any) -> np.ndarray:
+  """One image of any accepted kind as a paper-padded square uint8 [S, S], S <= MAX_SIDE, before resizing."""
+  return _shrink(square(to_gray_uint8(image)))
+
+
 def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int) -> np.ndarray:
   """Images of any accepted kind and size -> uint8 [B, image_size, image_size, 1], as in training.
 
@@ -209,5 +214,5 @@ def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int) ->
     images = [images]
   if not images:
     raise ValueError("no images given")
-  out = [loader.resize_images(_shrink(square(to_gray_uint8(img)))[None, :, :, None], image_size)[0] for img in images]
+  out = [loader.resize_images(squared(img)[None, :, :, None], image_size)[0] for img in images]
   return np.stack(out)

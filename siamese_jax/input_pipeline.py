@@ -1,6 +1,7 @@
 """The input pipeline: training characters, then pairs sampled and distorted on the device.
 
-Omniglot arrives as `CharacterArray`s (`omniglot.loader`); the training set may add
+Characters arrive as `CharacterArray`s from a source (`SOURCES`: Omniglot through `omniglot.loader`,
+or a folder of the user's images through `folder.loader`); the training set may add
 each character's rotations as new characters (`augment.with_rotated_classes`). Every
 batch is then drawn inside the jitted train step from a key, so no example crosses
 the host. Two pair modes (`PAIR_MODES`, the one place that decides):
@@ -33,10 +34,7 @@ from siamese_jax.omniglot import loader
 EXTRA_TRAIN_SPLIT = "evaluation"  # the split `data.extra_train_alphabets` come from
 
 
-def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool):
-  """The training characters at the model's input size (`data.train_split`'s alphabets, then
-  `data.extra_train_alphabets` of the evaluation split), with their rotations as new characters if asked."""
-
+def _omniglot_training(data: ml_collections.ConfigDict, image_size: int) -> loader.CharacterArray:
   def load(split, alphabets):
     return loader.load_characters(
       split,
@@ -50,13 +48,10 @@ def training_characters(data: ml_collections.ConfigDict, image_size: int, class_
   chars = load(data.train_split, data.train_alphabets)
   if data.extra_train_alphabets:
     chars = loader.concatenate([chars, load(EXTRA_TRAIN_SPLIT, data.extra_train_alphabets)])
-  return augment.with_rotated_classes(chars) if class_rotations else chars
+  return chars
 
 
-def held_out_characters(
-  section: ml_collections.ConfigDict, data: ml_collections.ConfigDict, image_size: int
-) -> loader.CharacterArray:
-  """The characters a `validation` or `eval` section names (its split, alphabets, drawers) at the input size."""
+def _omniglot_held_out(section, data, image_size: int) -> loader.CharacterArray:
   return loader.load_characters(
     section.split,
     alphabets=section.alphabets,
@@ -65,6 +60,112 @@ def held_out_characters(
     data_dir=data.data_dir,
     manual_dir=data.manual_dir,
   )
+
+
+def _folder_part(data: ml_collections.ConfigDict, part: str, image_size: int, images=None):
+  """One part of a folder data set: (CharacterArray, what `folder.loader.characters` reports)."""
+  from siamese_jax.folder import loader as folder_loader  # pylint: disable=g-import-not-at-top
+
+  if images is None:
+    images = folder_loader.prepare(data.dir, image_size, data.data_dir, data.strict)
+  split = folder_loader.split_classes(images, data.class_split, data.split_seed, data.split_by, data.split_file)
+  chars, info = folder_loader.characters(images, split, part, data.images_per_class, data.split_seed)
+  return chars, {**info, "left_out": {**split.left_out, **info["left_out"]}}
+
+
+def _folder_held_out(section, data, image_size: int) -> loader.CharacterArray:
+  chars, _ = _folder_part(data, section.split, image_size)
+  _check_folder_part(section, chars)
+  return chars
+
+
+def _check_folder_part(section, chars: loader.CharacterArray) -> None:
+  """FolderDataError naming the key when a part has too few classes or images for the tasks asked."""
+  from siamese_jax.folder import FolderDataError  # pylint: disable=g-import-not-at-top
+
+  c, d = chars.num_characters, len(chars.drawers)
+  largest = int(np.bincount(chars.alphabets).max())
+  needs = []  # (key, classes, images per class, in one group)
+  if "n_way" in section:  # the validation section
+    within = section.protocol == "within_alphabet"
+    needs.append(("validation.n_way", 20 if section.protocol == "lake_runs" else section.n_way, 2, within))
+  else:
+    needs.append(("eval.ways", max(section.ways), max(_shots(section.shots)) + 1, False))
+    if section.episodes:
+      shots = max(section.episode_shots) + section.episode_queries
+      needs.append(("eval.episode_ways", max(section.episode_ways), shots, False))
+  for key, classes, images, in_group in needs:
+    have = largest if in_group else c
+    where = f"the {section.split} part's largest group" if in_group else f"the {section.split} part"
+    if classes > have:
+      raise FolderDataError(f"config.{key}: {classes}-way tasks need {classes} classes; {where} has {have}")
+    if images > d:
+      raise FolderDataError(
+        f"config.{key}: its tasks need {images} images per class; the {section.split} part keeps {d}"
+        " (data.images_per_class, or the fewest any class has)"
+      )
+
+
+def _shots(shots) -> tuple:
+  return tuple(shots) if isinstance(shots, (list, tuple)) else (shots,)
+
+
+def _folder_training(data: ml_collections.ConfigDict, image_size: int) -> loader.CharacterArray:
+  return _folder_part(data, "train", image_size)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+  """Where characters come from: `training(data, image_size)` and `held_out(section, data, image_size)`
+  (a `validation` or `eval` section), each -> CharacterArray [C, D, S, S, 1]."""
+
+  training: Callable[..., loader.CharacterArray]
+  held_out: Callable[..., loader.CharacterArray]
+
+
+SOURCES = {
+  "omniglot": Source(_omniglot_training, _omniglot_held_out),
+  "folder": Source(_folder_training, _folder_held_out),
+}
+
+
+def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool):
+  """The training characters at the model's input size (Omniglot: `data.train_split`'s alphabets, then
+  `data.extra_train_alphabets` of the evaluation split; a folder: its train part), with their rotations
+  as new characters if asked."""
+  chars = SOURCES[data.source].training(data, image_size)
+  return augment.with_rotated_classes(chars) if class_rotations else chars
+
+
+def held_out_characters(
+  section: ml_collections.ConfigDict, data: ml_collections.ConfigDict, image_size: int
+) -> loader.CharacterArray:
+  """The characters a `validation` or `eval` section names (Omniglot: its split, alphabets, drawers; a
+  folder: the part `section.split`) at the input size."""
+  return SOURCES[data.source].held_out(section, data, image_size)
+
+
+def data_report(data: ml_collections.ConfigDict, image_size: int) -> dict | None:
+  """For a folder: its parts (classes, images per class, images unused), the classes left out and the
+  files skipped, as written into the workdir (`data.json`); None for Omniglot."""
+  if data.source != "folder":
+    return None
+  from siamese_jax.folder import loader as folder_loader  # pylint: disable=g-import-not-at-top
+  from siamese_jax.folder import scan  # pylint: disable=g-import-not-at-top
+
+  images = folder_loader.prepare(data.dir, image_size, data.data_dir, data.strict)
+  parts = {part: _folder_part(data, part, image_size, images)[1] for part in folder_loader.PARTS}
+  listing = scan.list_folder(data.dir)
+  return {
+    "dir": listing.root,
+    "layout": listing.layout,
+    "fingerprint": listing.fingerprint(),
+    "files": len(listing.files),
+    "parts": {p: {k: v for k, v in info.items() if k != "left_out"} for p, info in parts.items()},
+    "left_out_classes": {c: why for info in parts.values() for c, why in info["left_out"].items()},
+    "skipped_files": [list(x) for x in images.skipped],
+    "duplicates": [list(x) for x in images.duplicates],
+  }
 
 
 def base_characters(chars) -> np.ndarray:
@@ -145,8 +246,17 @@ def make_data(train: ml_collections.ConfigDict, seed: int, images, groups=None, 
   from (`base_characters`), kept for `train.hard_negatives` > 0. The fixed pairs and the key of their
   distortions come from `seed` alone, so a resumed run sees the same training set.
   """
-  data = {"images": jax.device_put(images)}
   t = train
+  c, d = images.shape[:2]
+  if t.pair_mode == "all_pairs" and (t.chars_per_batch > c or t.drawers_per_char > d):
+    from siamese_jax.folder import FolderDataError  # pylint: disable=g-import-not-at-top; Omniglot's sizes are checked up front
+
+    key, want, have = (
+      ("chars_per_batch", t.chars_per_batch, f"{c} classes") if t.chars_per_batch > c
+      else ("drawers_per_char", t.drawers_per_char, f"{d} images per class")
+    )  # fmt: skip
+    raise FolderDataError(f"config.train.{key}: {want} a batch, but the training set has {have}")
+  data = {"images": jax.device_put(images)}
   if t.pair_mode == "all_pairs" and t.hard_negatives and bases is not None:
     data["bases"] = jax.device_put(np.asarray(bases, np.int32))
   if t.pair_mode == "all_pairs" and t.chars_per_alphabet:

@@ -64,6 +64,22 @@ def create_train_state(key: jax.Array, config) -> tuple[TrainState, optax.Gradie
   return state, optimizer
 
 
+def initial_params(init_from: str, model_config) -> model.Params:
+  """The parameters of a workdir (or of the shipped model, "pretrained") to start training from;
+  WorkdirError naming train.init_from when they do not fit `model_config`'s network."""
+  from siamese_jax import api  # pylint: disable=g-import-not-at-top
+
+  where = (
+    api.pretrained_workdir(init_from) if init_from in api.PRETRAINED and not os.path.isdir(init_from) else init_from
+  )
+  if not os.path.isdir(where):
+    raise workdir_lib.WorkdirError(f"config.train.init_from: {init_from} is neither 'pretrained' nor a workdir")
+  try:
+    return workdir_lib.load_params(where, model_config)
+  except workdir_lib.WorkdirError as e:
+    raise workdir_lib.WorkdirError(f"config.train.init_from: {e}") from None
+
+
 def make_train_step(config, optimizer, mesh=None):
   """A jitted step(state, data) -> (state, {"loss", "grad_norm"}); data from `input_pipeline.make_data`.
 
@@ -336,6 +352,9 @@ def _prepare(config, workdir, allow_config_change, mesh) -> _Run:
     logging.warning("resuming with a changed config: %s", ", ".join(changed))
   if jax.process_index() == 0:
     workdir_lib.write_config(config, workdir)
+    report = input_pipeline.data_report(config.data, config.model.image_size)
+    if report is not None:
+      workdir_lib.write_json(os.path.join(workdir, workdir_lib.DATA_FILE), report)
   chars = input_pipeline.training_characters(config.data, config.model.image_size, config.augment.class_rotations)
   logging.info(
     "training on %d characters x %d drawers at %dx%d (%s); devices: %s",
@@ -353,6 +372,10 @@ def _prepare(config, workdir, allow_config_change, mesh) -> _Run:
   )
   data = sharding.replicate(make_data(config, chars), mesh)
   state, optimizer = create_train_state(jax.random.PRNGKey(config.seed), config)
+  if config.train.init_from:
+    state = state.replace(params=initial_params(config.train.init_from, config.model))
+    state = state.replace(opt_state=optimizer.init(state.params))
+    logging.info("starting from the parameters of %s", config.train.init_from)
   logging.info("model has %d parameters", model.num_params(state.params))
   dtype_note = model.compute_dtype(config.model.dtype)[1]
   if dtype_note:

@@ -26,6 +26,7 @@ CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
 PARAMS_FILE = "params.npz"  # exported parameters (a shipped model): plain arrays, no orbax needed
 EVAL_FILE = "eval.json"  # the evaluation's results (`--mode=eval`)
+DATA_FILE = "data.json"  # a folder data set's split, classes left out and files skipped
 
 # Keys that may change between runs on one workdir: they do not affect what is computed
 # (conv_impl: the same convolution, another formulation, e.g. when moving to an accelerator).

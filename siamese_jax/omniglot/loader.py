@@ -89,12 +89,14 @@ class CharacterArray:
     labels: int [C], global character number.
     alphabets: int [C], index into `ALPHABETS`.
     drawers: int [D], drawer numbers (1..20).
+    group_names: what `alphabets` index (Omniglot's alphabets, or a folder's groups).
   """
 
   images: np.ndarray
   labels: np.ndarray
   alphabets: np.ndarray
   drawers: np.ndarray
+  group_names: tuple = ALPHABETS
 
   @property
   def num_characters(self) -> int:
@@ -102,7 +104,7 @@ class CharacterArray:
 
   @property
   def alphabet_names(self) -> list[str]:
-    return [ALPHABETS[i] for i in sorted(set(self.alphabets.tolist()))]
+    return [self.group_names[i] for i in sorted(set(self.alphabets.tolist()))]
 
 
 def group_by_character(
@@ -153,6 +155,7 @@ def concatenate(parts: Sequence[CharacterArray]) -> CharacterArray:
     labels=labels,
     alphabets=np.concatenate([p.alphabets for p in parts]),
     drawers=parts[0].drawers,
+    group_names=parts[0].group_names,
   )
 
 

@@ -70,7 +70,25 @@ class Siamese:
 
   def _scored(self, images) -> np.ndarray:
     """What the pair scorer compares: [B, E], or [B, copies * E] with test-time augmentation."""
-    return np.asarray(self._scored_embed(self.params, jnp.asarray(prepare_images(images, self.image_size))))
+    return self.scored_embeddings(prepare_images(images, self.image_size))
+
+  def scored_embeddings(self, prepared: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """What the pair scorer compares, of images already prepared (uint8 [B, S, S, 1], `prepare_images`):
+    [B, E], or [B, copies * E] with test-time augmentation; `batch_size` images per encoder call."""
+    return oneshot.embed_images(self.scorer, prepared, batch_size)
+
+  def pair_scores(self, e_a: np.ndarray, e_b: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Logits [A, B] of every pair (a, b) of scored embeddings e_a [A, ...] and e_b [B, ...]."""
+    out = [
+      np.asarray(self._cross(self.params, jnp.asarray(e_a[i : i + chunk]), jnp.asarray(e_b)))
+      for i in range(0, len(e_a), chunk)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, len(e_b)), np.float32)
+
+  @functools.cached_property
+  def _cross(self):
+    pair = self.scorer.pair
+    return jax.jit(lambda params, a, b: jax.vmap(lambda x: pair(params, jnp.broadcast_to(x, b.shape), b))(a))
 
   def similarity(self, images_a, images_b) -> np.ndarray:
     """Probabilities [B] that images_a[i] and images_b[i] show the same character (symmetric)."""

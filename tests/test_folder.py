@@ -82,7 +82,10 @@ def test_unreadable_files_are_skipped_and_listed_and_strict_refuses(tmp_path):
     f.write("not an image")
   shutil.copy(os.path.join(folders[0], "0.png"), os.path.join(folders[2], "copy.png"))
   images = loader.prepare(root, 28, str(tmp_path / "tfds"))
-  assert sorted(p for p, _ in images.skipped) == [os.path.join("c001", "notes.txt"), os.path.join("c001", "truncated.png")]
+  assert sorted(p for p, _ in images.skipped) == [
+    os.path.join("c001", "notes.txt"),
+    os.path.join("c001", "truncated.png"),
+  ]
   assert images.duplicates == [(os.path.join("c000", "0.png"), os.path.join("c002", "copy.png"))]
   assert len(images.path) == 4 * 3 + 1
   with pytest.raises(FolderDataError, match="2 unreadable files .*data.strict"):
@@ -112,7 +115,9 @@ def test_split_by_class_and_by_group_and_single_image_classes(tmp_path):
   split = loader.split_classes(images, (0.6, 0.2, 0.2), seed=0)
   assert split.left_out == {os.path.join("g0", "lonely"): "one image only: no positive pair"}
   parts = [set(split.parts[p]) for p in loader.PARTS]
-  assert [len(p) for p in parts] == [12, 4, 4] and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+  assert [len(p) for p in parts] == [12, 4, 4] and not (
+    parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2]
+  )
   assert split.parts == loader.split_classes(images, (0.6, 0.2, 0.2), seed=0).parts  # seeded
   by_group = loader.split_classes(images, (0.5, 0.25, 0.25), seed=1, by="group")
   groups = [{c.split(os.sep)[0] for c in by_group.parts[p]} for p in loader.PARTS]
@@ -193,7 +198,9 @@ def test_omniglot_written_out_gives_the_tfds_arrays(real_omniglot, tmp_path):
 
   manual, data_dir = real_omniglot
   for size in (105, 28):
-    chars = omniglot_loader.load_characters("evaluation", ["Tengwar"], image_size=size, data_dir=data_dir, manual_dir=manual)
+    chars = omniglot_loader.load_characters(
+      "evaluation", ["Tengwar"], image_size=size, data_dir=data_dir, manual_dir=manual
+    )
     if size == 105:
       omniglot_folder.write_folder(chars, str(tmp_path / "f"))
     images = loader.prepare(str(tmp_path / "f"), size, str(tmp_path / "tfds"))

@@ -48,11 +48,12 @@ def _visible(names) -> list[str]:
   return sorted(n for n in names if not n.startswith((".", "_")))
 
 
-def list_folder(root: str) -> Listing:
-  """The folder's layout and files; FolderDataError for a missing, empty or mixed folder."""
+def list_folder(root: str, what: str = "data.dir") -> Listing:
+  """The folder's layout and files; FolderDataError (naming `what` the folder is) for a missing,
+  empty or mixed folder."""
   root = os.path.abspath(os.path.expanduser(root or ""))
   if not os.path.isdir(root):
-    raise FolderDataError(f"data.dir {root} is not a folder (want DIR/<class>/<image> or DIR/<group>/<class>/<image>)")
+    raise FolderDataError(f"{what} {root} is not a folder (want DIR/<class>/<image> or DIR/<group>/<class>/<image>)")
   files, depths = [], set()
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames[:] = _visible(dirnames)

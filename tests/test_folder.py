@@ -5,11 +5,11 @@ import json
 import os
 import shutil
 
+from conftest import character_image
 import numpy as np
 from PIL import Image
 import pytest
 
-from conftest import character_image
 from siamese_jax import images as images_lib
 from siamese_jax import input_pipeline
 from siamese_jax.folder import FolderDataError, loader, scan

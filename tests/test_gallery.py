@@ -5,10 +5,10 @@ import os
 import subprocess
 import sys
 
+from conftest import ROOT, character_image
 import numpy as np
 import pytest
 
-from conftest import ROOT, character_image
 from siamese_jax import api
 from siamese_jax.gallery import UNKNOWN, Gallery
 

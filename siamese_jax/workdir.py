@@ -59,12 +59,22 @@ class WriteError(OSError):
 # --- atomic writes -----------------------------------------------------------------------------
 
 
+def _read_umask() -> int:
+  mask = os.umask(0o22)
+  os.umask(mask)
+  return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it, which races with threads
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, mode: str = "w"):
   """A file whose content replaces `path` only once complete: written to a temporary file in the same
   folder, flushed to disk, then renamed over `path`. A kill or an error leaves the old file (or none)."""
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=f".{os.path.basename(path)}.")
   try:
+    os.chmod(tmp, 0o666 & ~_UMASK)  # what open() would give, not mkstemp's owner-only 0600
     with os.fdopen(fd, mode) as f:
       yield f
       f.flush()

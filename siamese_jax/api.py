@@ -64,13 +64,22 @@ class Siamese:
   def image_size(self) -> int:
     return int(self.config.model.image_size)
 
+  @property
+  def channels(self) -> int:
+    """1: the network reads grey images; 3: RGB."""
+    return int(self.config.model.channels)
+
+  def prepare(self, images) -> np.ndarray:
+    """Images of any accepted kind as this network's input, uint8 [B, S, S, channels] (`prepare_images`)."""
+    return prepare_images(images, self.image_size, self.channels)
+
   def embed(self, images) -> np.ndarray:
     """Embeddings [B, E] of a list (or batch) of images (each image once, no test-time augmentation)."""
-    return np.asarray(self._encode(self.params, jnp.asarray(prepare_images(images, self.image_size))))
+    return np.asarray(self._encode(self.params, jnp.asarray(self.prepare(images))))
 
   def _scored(self, images) -> np.ndarray:
     """What the pair scorer compares: [B, E], or [B, copies * E] with test-time augmentation."""
-    return self.scored_embeddings(prepare_images(images, self.image_size))
+    return self.scored_embeddings(self.prepare(images))
 
   def scored_embeddings(self, prepared: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """What the pair scorer compares, of images already prepared (uint8 [B, S, S, 1], `prepare_images`):

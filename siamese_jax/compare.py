@@ -19,10 +19,10 @@ def main(argv):
 
   try:
     folder = api.pretrained_workdir() if FLAGS.pretrained else FLAGS.workdir
-    size = workdir.read_config(folder).model.image_size
+    model = workdir.read_config(folder).model
     # The images first, each read and reduced before the next and before the network exists: the
     # peak memory is the larger of one decoded image and the network's, not their sum.
-    a, b = (api.prepare_images([path], size) for path in argv[1:])
+    a, b = (api.prepare_images([path], model.image_size, model.channels) for path in argv[1:])
     net = api.load(folder)
     p = float(net.similarity(a, b)[0])
   except (FileNotFoundError, ValueError, workdir.WorkdirError) as e:

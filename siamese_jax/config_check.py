@@ -149,6 +149,10 @@ def _check_model(config) -> None:
   except ValueError as e:
     _fail("model.image_size", str(e))
   _choice(config, "model.init", model.INITS)
+  if m.channels not in (1, 3):
+    _fail("model.channels", f"must be 1 (grey) or 3 (RGB), got {m.channels!r}")
+  if m.channels == 3 and config.data.source == "omniglot":
+    _fail("model.channels", "Omniglot is grey: 3 (RGB) is for data.source 'folder'")
   if m.norm_groups < 0 or any(f % m.norm_groups for f in m.features if m.norm_groups):
     _fail("model.norm_groups", f"must be 0 or divide every conv width {tuple(m.features)}, got {m.norm_groups}")
   _choice(config, "model.dtype", model.DTYPES)

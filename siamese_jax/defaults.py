@@ -62,6 +62,7 @@ def default_config() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.image_size = 105
+  c.model.channels = 1  # 1: grey (Omniglot, and a folder by default); 3: RGB (a folder of colour images)
   c.model.features = (64, 128, 128, 256)
   c.model.kernel_sizes = (10, 7, 4, 4)
   c.model.embed_dim = 4096

@@ -304,8 +304,8 @@ def _per_alphabet(per_run: np.ndarray, names: list[str | None]) -> dict[str, flo
 def load_eval_characters(config, which: str) -> loader.CharacterArray:
   """Characters of the evaluation set ("evaluation") or of the (unrotated) training alphabets."""
   if which == "evaluation":
-    return input_pipeline.held_out_characters(config.eval, config.data, config.model.image_size)
-  return input_pipeline.training_characters(config.data, config.model.image_size, class_rotations=False)
+    return input_pipeline.held_out_characters(config.eval, config.data, config.model.image_size, config.model.channels)
+  return input_pipeline.training_characters(config.data, config.model.image_size, False, config.model.channels)
 
 
 def evaluate_params(config: ml_collections.ConfigDict, params):
@@ -345,7 +345,7 @@ def evaluate_params(config: ml_collections.ConfigDict, params):
       results["encoder_passes"][f"{set_name}/{s.name}"] = passes
   logging.info("verification: %d pairs; threshold fitted on the validation alphabets", e.verification_pairs)
   v = config.validation
-  val_chars = input_pipeline.held_out_characters(v, config.data, config.model.image_size)
+  val_chars = input_pipeline.held_out_characters(v, config.data, config.model.image_size, config.model.channels)
   fitted = fit_verification_threshold(model_s, val_chars, e.verification_pairs, v.seed + 1, e.batch_size)
   results["verification"] = verification(model_s, ev, e, fitted)
   logging.info("Lake's 20 official runs")

@@ -30,8 +30,9 @@ def export_onnx(workdir_path: str, out: str) -> list[str]:
   fitted = results.get("verification", {}).get("fitted") if not int(net.config.eval.tta_copies) > 1 else None
   info = {
     "image_size": net.image_size,
+    "channels": net.channels,
     "embed_dim": int(net.config.model.embed_dim),
-    "input": "uint8 [B, S, S, 1], 0 ink, 255 paper, as siamese_jax.prepare_images gives",
+    "input": "uint8 [B, S, S, channels] (grey: 0 ink, 255 paper), as Siamese.prepare gives",
     # The evaluation fitted its threshold for its own scorer; with test-time augmentation that is not this one.
     "threshold": float(fitted["threshold"]) if fitted else 0.5,
     "from": os.path.abspath(net.workdir),

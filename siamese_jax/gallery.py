@@ -20,7 +20,6 @@ from absl import logging
 import numpy as np
 
 from siamese_jax import api
-from siamese_jax.images import prepare_images
 
 UNKNOWN = "unknown"
 
@@ -55,7 +54,7 @@ class Gallery:
     empty = [n for n, g in zip(names, groups) if not g]
     if empty:
       raise ValueError(f"no images for {', '.join(empty)}")
-    images = prepare_images([img for g in groups for img in g], net.image_size)
+    images = net.prepare([img for g in groups for img in g])
     labels = np.repeat(np.arange(len(names)), [len(g) for g in groups])
     return cls(net, names, labels, net.scored_embeddings(images))
 
@@ -65,7 +64,7 @@ class Gallery:
     are skipped with a warning."""
     from siamese_jax.folder import scan  # pylint: disable=g-import-not-at-top
 
-    read = scan.read_images(scan.list_folder(folder, what="gallery"), net.image_size)
+    read = scan.read_images(scan.list_folder(folder, what="gallery"), net.image_size, channels=net.channels)
     for path, why in read.skipped:
       logging.warning("gallery: skipping %s (%s)", path, why)
     names, labels = np.unique(read.cls, return_inverse=True)
@@ -74,7 +73,7 @@ class Gallery:
   def identify(self, queries, k: int = 5) -> list[dict]:
     """For each query image: {"top": [(name, probability), ...] best first (k of them), "prediction":
     the best class, or "unknown" when its probability is under `net.threshold`}."""
-    scores = self.class_scores(self.net.scored_embeddings(prepare_images(queries, self.net.image_size)))
+    scores = self.class_scores(self.net.scored_embeddings(self.net.prepare(queries)))
     probs = 1 / (1 + np.exp(-scores))
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     out = []

@@ -60,7 +60,7 @@ def to_gray_uint8(image: Any) -> np.ndarray:
 
 
 def _checked_size(gray: np.ndarray) -> np.ndarray:
-  if min(gray.shape) < MIN_SIDE:
+  if min(gray.shape[:2]) < MIN_SIDE:
     raise ValueError(f"image of {gray.shape[0]}x{gray.shape[1]} pixels is too small (at least {MIN_SIDE}x{MIN_SIDE})")
   return gray
 
@@ -198,13 +198,52 @@ def _shrink(gray: np.ndarray) -> np.ndarray:
   return np.asarray(Image.fromarray(gray).resize((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX))
 
 
-def squared(image: Any) -> np.ndarray:
-  """One image of any accepted kind as a paper-padded square uint8 [S, S], S <= MAX_SIDE, before resizing."""
+def squared(image: Any, channels: int = 1) -> np.ndarray:
+  """One image of any accepted kind as a paper-padded square uint8 [S, S] (grey) or [S, S, 3] (RGB,
+  `channels=3`), S <= MAX_SIDE, before resizing."""
+  if channels == 3:
+    return _square_rgb(to_rgb_uint8(image))
   return _shrink(square(to_gray_uint8(image)))
 
 
-def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int) -> np.ndarray:
-  """Images of any accepted kind and size -> uint8 [B, image_size, image_size, 1], as in training.
+def to_rgb_uint8(image: Any) -> np.ndarray:
+  """One image of any accepted kind as uint8 [H, W, 3] on white (transparency becomes white), its
+  longer side reduced to at most MAX_SIDE by an integer box factor (PIL's own, in 8 bits)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  if isinstance(image, (str, os.PathLike)):
+    image = _open(os.fspath(image))
+  if not isinstance(image, Image.Image):
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+      arr = np.round(arr.astype(np.float64) * (255.0 / _unit_divisor(arr))).astype(np.uint8)
+      image = Image.fromarray(arr, "RGBA" if arr.shape[-1] == 4 else "RGB")
+    else:
+      return np.repeat(to_gray_uint8(arr)[..., None], 3, axis=-1)  # grey: the same in each channel
+  if image.mode not in ("RGB", "RGBA", "L", "LA"):
+    image = image.convert(
+      "RGBA" if image.mode in ("P", "PA") and "transparency" in image.info or image.mode == "PA" else "RGB"
+    )
+  factor = _factor((image.height, image.width))
+  if factor > 1:
+    image = image.reduce(factor)
+  if image.mode in ("RGBA", "LA"):
+    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    image = Image.alpha_composite(white, image.convert("RGBA"))
+  return _checked_size(np.asarray(image.convert("RGB"), np.uint8))
+
+
+def _square_rgb(rgb: np.ndarray) -> np.ndarray:
+  h, w = rgb.shape[:2]
+  s = max(h, w)
+  out = np.full((s, s, 3), 255, np.uint8)
+  out[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = rgb
+  return out
+
+
+def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int, channels: int = 1) -> np.ndarray:
+  """Images of any accepted kind and size -> uint8 [B, image_size, image_size, channels], as in training
+  (channels 1: grey, 0 ink, 255 paper; 3: RGB on white).
 
   `images` is a list of images, a batch array [B, H, W, C], or one image.
   """
@@ -214,5 +253,10 @@ def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int) ->
     images = [images]
   if not images:
     raise ValueError("no images given")
-  out = [loader.resize_images(squared(img)[None, :, :, None], image_size)[0] for img in images]
+  out = [loader.resize_images(_with_channel(squared(img, channels))[None], image_size)[0] for img in images]
   return np.stack(out)
+
+
+def _with_channel(square_image: np.ndarray) -> np.ndarray:
+  """[S, S] -> [S, S, 1]; [S, S, 3] as it is."""
+  return square_image[..., None] if square_image.ndim == 2 else square_image

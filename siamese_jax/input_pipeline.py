@@ -34,7 +34,9 @@ from siamese_jax.omniglot import loader
 EXTRA_TRAIN_SPLIT = "evaluation"  # the split `data.extra_train_alphabets` come from
 
 
-def _omniglot_training(data: ml_collections.ConfigDict, image_size: int) -> loader.CharacterArray:
+def _omniglot_training(data: ml_collections.ConfigDict, image_size: int, channels: int) -> loader.CharacterArray:
+  del channels  # grey: the config check refuses model.channels 3 for Omniglot
+
   def load(split, alphabets):
     return loader.load_characters(
       split,
@@ -51,7 +53,8 @@ def _omniglot_training(data: ml_collections.ConfigDict, image_size: int) -> load
   return chars
 
 
-def _omniglot_held_out(section, data, image_size: int) -> loader.CharacterArray:
+def _omniglot_held_out(section, data, image_size: int, channels: int) -> loader.CharacterArray:
+  del channels
   return loader.load_characters(
     section.split,
     alphabets=section.alphabets,
@@ -62,19 +65,19 @@ def _omniglot_held_out(section, data, image_size: int) -> loader.CharacterArray:
   )
 
 
-def _folder_part(data: ml_collections.ConfigDict, part: str, image_size: int, images=None):
+def _folder_part(data: ml_collections.ConfigDict, part: str, image_size: int, channels: int, images=None):
   """One part of a folder data set: (CharacterArray, what `folder.loader.characters` reports)."""
   from siamese_jax.folder import loader as folder_loader  # pylint: disable=g-import-not-at-top
 
   if images is None:
-    images = folder_loader.prepare(data.dir, image_size, data.data_dir, data.strict)
+    images = folder_loader.prepare(data.dir, image_size, data.data_dir, data.strict, channels)
   split = folder_loader.split_classes(images, data.class_split, data.split_seed, data.split_by, data.split_file)
   chars, info = folder_loader.characters(images, split, part, data.images_per_class, data.split_seed)
   return chars, {**info, "left_out": {**split.left_out, **info["left_out"]}}
 
 
-def _folder_held_out(section, data, image_size: int) -> loader.CharacterArray:
-  chars, _ = _folder_part(data, section.split, image_size)
+def _folder_held_out(section, data, image_size: int, channels: int) -> loader.CharacterArray:
+  chars, _ = _folder_part(data, section.split, image_size, channels)
   _check_folder_part(section, chars)
   return chars
 
@@ -110,14 +113,14 @@ def _shots(shots) -> tuple:
   return tuple(shots) if isinstance(shots, (list, tuple)) else (shots,)
 
 
-def _folder_training(data: ml_collections.ConfigDict, image_size: int) -> loader.CharacterArray:
-  return _folder_part(data, "train", image_size)[0]
+def _folder_training(data: ml_collections.ConfigDict, image_size: int, channels: int) -> loader.CharacterArray:
+  return _folder_part(data, "train", image_size, channels)[0]
 
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-  """Where characters come from: `training(data, image_size)` and `held_out(section, data, image_size)`
-  (a `validation` or `eval` section), each -> CharacterArray [C, D, S, S, 1]."""
+  """Where characters come from: `training(data, image_size, channels)` and `held_out(section, data,
+  image_size, channels)` (a `validation` or `eval` section), each -> CharacterArray [C, D, S, S, channels]."""
 
   training: Callable[..., loader.CharacterArray]
   held_out: Callable[..., loader.CharacterArray]
@@ -129,23 +132,23 @@ SOURCES = {
 }
 
 
-def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool):
+def training_characters(data: ml_collections.ConfigDict, image_size: int, class_rotations: bool, channels: int = 1):
   """The training characters at the model's input size (Omniglot: `data.train_split`'s alphabets, then
   `data.extra_train_alphabets` of the evaluation split; a folder: its train part), with their rotations
   as new characters if asked."""
-  chars = SOURCES[data.source].training(data, image_size)
+  chars = SOURCES[data.source].training(data, image_size, channels)
   return augment.with_rotated_classes(chars) if class_rotations else chars
 
 
 def held_out_characters(
-  section: ml_collections.ConfigDict, data: ml_collections.ConfigDict, image_size: int
+  section: ml_collections.ConfigDict, data: ml_collections.ConfigDict, image_size: int, channels: int = 1
 ) -> loader.CharacterArray:
   """The characters a `validation` or `eval` section names (Omniglot: its split, alphabets, drawers; a
   folder: the part `section.split`) at the input size."""
-  return SOURCES[data.source].held_out(section, data, image_size)
+  return SOURCES[data.source].held_out(section, data, image_size, channels)
 
 
-def data_report(data: ml_collections.ConfigDict, image_size: int) -> dict | None:
+def data_report(data: ml_collections.ConfigDict, image_size: int, channels: int = 1) -> dict | None:
   """For a folder: its parts (classes, images per class, images unused), the classes left out and the
   files skipped, as written into the workdir (`data.json`); None for Omniglot."""
   if data.source != "folder":
@@ -153,8 +156,8 @@ def data_report(data: ml_collections.ConfigDict, image_size: int) -> dict | None
   from siamese_jax.folder import loader as folder_loader  # pylint: disable=g-import-not-at-top
   from siamese_jax.folder import scan  # pylint: disable=g-import-not-at-top
 
-  images = folder_loader.prepare(data.dir, image_size, data.data_dir, data.strict)
-  parts = {part: _folder_part(data, part, image_size, images)[1] for part in folder_loader.PARTS}
+  images = folder_loader.prepare(data.dir, image_size, data.data_dir, data.strict, channels)
+  parts = {part: _folder_part(data, part, image_size, channels, images)[1] for part in folder_loader.PARTS}
   listing = scan.list_folder(data.dir)
   return {
     "dir": listing.root,

@@ -35,12 +35,15 @@ class Spec:
   kernel_sizes: tuple[int, ...]
   embed_dim: int
   norm_groups: int = 0  # > 0: a group norm of this many groups after every conv
+  channels: int = 1  # input channels: 1 grey, 3 RGB
 
 
 def spec(model_config) -> Spec:
   """The `Spec` of a config's model section."""
   m = model_config
-  return Spec(int(m.image_size), tuple(m.features), tuple(m.kernel_sizes), int(m.embed_dim), int(m.norm_groups))
+  return Spec(
+    int(m.image_size), tuple(m.features), tuple(m.kernel_sizes), int(m.embed_dim), int(m.norm_groups), int(m.channels)
+  )
 
 
 def feature_size(image_size: int, kernel_sizes) -> int:
@@ -121,7 +124,7 @@ INITS = {
 def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
   """Builds the parameter pytree from a key and the model config.
 
-  config: image_size, features (conv widths), kernel_sizes, embed_dim, init, norm_groups.
+  config: image_size, channels, features (conv widths), kernel_sizes, embed_dim, init, norm_groups.
   """
   if config.init not in INITS:
     raise ValueError(f"model.init={config.init!r}; choose from {sorted(INITS)}")
@@ -132,7 +135,7 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
     raise ValueError("model.features and model.kernel_sizes differ in length")
   side = feature_size(config.image_size, kernels)
   keys = jax.random.split(key, 2 * len(features) + 4)
-  params, c_in = {}, 1
+  params, c_in = {}, int(config.channels)
   for i, (c_out, k) in enumerate(zip(features, kernels)):
     params[f"conv{i}"] = {
       "w": _normal(keys[2 * i], (k, k, c_in, c_out), 0.0, (2.0 / (k * k * c_in)) ** 0.5 if he else cw),
@@ -232,7 +235,7 @@ def max_pool(x: jax.Array) -> jax.Array:
 
 
 def encode(params: Params, images: jax.Array, spec: Spec, dtype=jnp.float32, conv_impl: str = "auto") -> jax.Array:
-  """Embeds images [B, H, W, 1] (uint8 or float ink) to float32 [B, E] in (0, 1) with the network `spec`.
+  """Embeds images [B, H, W, C] (uint8 or float ink; C = spec.channels) to float32 [B, E] in (0, 1).
 
   dtype: compute dtype of convs and the dense layer (parameters stay float32);
   conv_impl: a name in `convs.CONV_IMPLS` or "auto" (see `convs.conv_impl_for_backend`).

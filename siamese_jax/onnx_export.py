@@ -1,6 +1,6 @@
 """The network as two ONNX graphs that run without JAX: `encoder.onnx` and `head.onnx`.
 
-  encoder.onnx: "image" uint8 [B, S, S, 1] (0 ink, 255 paper; `siamese_jax.prepare_images`) ->
+  encoder.onnx: "image" uint8 [B, S, S, C] (grey: 0 ink, 255 paper; or RGB; `Siamese.prepare`) ->
                 "embedding" float32 [B, E]
   head.onnx:    "embedding_a", "embedding_b" float32 [B, E] -> "probability" [B], "logit" [B]
 
@@ -89,7 +89,7 @@ def encoder_model(params, spec: model.Spec):
   x = g.add("Gemm", [x, g.const("embed.w", p["embed"]["w"]), g.const("embed.b", p["embed"]["b"])])
   g.add("Sigmoid", [x], out="embedding")
   s = spec.image_size
-  inputs = [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", s, s, 1])]
+  inputs = [helper.make_tensor_value_info("image", TensorProto.UINT8, ["batch", s, s, spec.channels])]
   outputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", spec.embed_dim])]
   return g.model("siamese_encoder", inputs, outputs)
 

@@ -88,7 +88,9 @@ def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | No
   if drawers:
     config.validation.drawers = tuple(drawers)
   params = workdir.load_params(wd, config.model)
-  chars = input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
+  chars = input_pipeline.held_out_characters(
+    config.validation, config.data, config.model.image_size, config.model.channels
+  )
   return config, params, chars, oneshot.config_scorer(params, config.model)
 
 

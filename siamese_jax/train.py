@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import signal
 import sys
@@ -352,10 +353,12 @@ def _prepare(config, workdir, allow_config_change, mesh) -> _Run:
     logging.warning("resuming with a changed config: %s", ", ".join(changed))
   if jax.process_index() == 0:
     workdir_lib.write_config(config, workdir)
-    report = input_pipeline.data_report(config.data, config.model.image_size)
+    report = input_pipeline.data_report(config.data, config.model.image_size, config.model.channels)
     if report is not None:
+      _check_same_folder(os.path.join(workdir, workdir_lib.DATA_FILE), report, allow_config_change)
       workdir_lib.write_json(os.path.join(workdir, workdir_lib.DATA_FILE), report)
-  chars = input_pipeline.training_characters(config.data, config.model.image_size, config.augment.class_rotations)
+  m = config.model
+  chars = input_pipeline.training_characters(config.data, m.image_size, config.augment.class_rotations, m.channels)
   logging.info(
     "training on %d characters x %d drawers at %dx%d (%s); devices: %s",
     chars.num_characters,
@@ -366,7 +369,7 @@ def _prepare(config, workdir, allow_config_change, mesh) -> _Run:
     sharding.describe(mesh),
   )
   val_chars = (
-    input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size)
+    input_pipeline.held_out_characters(config.validation, config.data, config.model.image_size, config.model.channels)
     if config.validation.enabled
     else None
   )
@@ -398,6 +401,20 @@ def _prepare(config, workdir, allow_config_change, mesh) -> _Run:
     config, workdir, data, val_chars, mngr, best_mngr, make_train_step(config, optimizer, mesh),
     sharding.replicate(state, mesh), spe, start, total,
   )  # fmt: skip
+
+
+def _check_same_folder(path: str, report: dict, allow_change: bool) -> None:
+  """Refuses to resume on a folder whose files changed since the workdir's data.json (its classes
+  and split would differ), unless `allow_change`."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    before = json.load(f).get("fingerprint")
+  if before != report["fingerprint"] and not allow_change:
+    raise workdir_lib.WorkdirError(
+      f"{report['dir']} changed since this workdir started (fingerprint {before} -> {report['fingerprint']}):"
+      " its classes and split would differ; train in a new --workdir, or pass --allow_config_change"
+    )
 
 
 class _Estimate:

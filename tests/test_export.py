@@ -64,8 +64,8 @@ def _onnx_similarity(folder, a, b):
 
 
 def test_onnx_scores_as_jax_with_and_without_group_norm(tmp_path):
-  """The shipped model (group norm) and a Koch-style network (conv bias, four convs) in ONNX Runtime:
-  similarities within 1e-4 of JAX's on the same prepared images."""
+  """The shipped model (group norm) and a Koch-style RGB network (conv bias, four convs) in ONNX
+  Runtime: similarities within 1e-4 of JAX's on the same prepared images."""
   import jax
 
   from configs import koch
@@ -73,12 +73,14 @@ def test_onnx_scores_as_jax_with_and_without_group_norm(tmp_path):
 
   shipped = api.load("pretrained", tta=False)
   export.export_onnx("pretrained", str(tmp_path / "shipped"))
-  smoke = koch.get_config("smoke").model
-  other = api.Siamese(koch.get_config("smoke"), model.init(jax.random.PRNGKey(3), smoke), tta=False)
-  onnx_export.write(other.params, model.spec(smoke), str(tmp_path / "smoke"))
+  smoke = koch.get_config("smoke")
+  smoke.model.channels = 3  # and RGB input
+  other = api.Siamese(smoke, model.init(jax.random.PRNGKey(3), smoke.model), tta=False)
+  onnx_export.write(other.params, model.spec(smoke.model), str(tmp_path / "smoke"))
+  rng = np.random.default_rng(0)
   for net, folder in ((shipped, tmp_path / "shipped"), (other, tmp_path / "smoke")):
-    a = api.prepare_images([character_image(c, 0) for c in range(8)], net.image_size)
-    b = api.prepare_images([character_image(c % 3, 1) for c in range(8)], net.image_size)
+    a = net.prepare([character_image(c, 0) for c in range(8)])
+    b = net.prepare([rng.integers(0, 256, (40, 30, 3), np.uint8) for _ in range(8)])
     diff = np.abs(_onnx_similarity(folder, a, b) - net.similarity(a, b)).max()
     assert diff <= 1e-4, diff
   info = json.loads((tmp_path / "shipped" / "model.json").read_text())

@@ -210,8 +210,9 @@ def test_omniglot_written_out_gives_the_tfds_arrays(real_omniglot, tmp_path):
 
 @pytest.mark.slow
 def test_training_on_a_folder_learns_and_records_its_split(tmp_path):
-  """The smoke preset on 40 glyph classes: validation above chance, data.json in the workdir; a second
-  run fine-tunes from the first (`train.init_from`), and a network of other shapes is refused."""
+  """The smoke preset on 40 glyph classes: validation above chance, data.json in the workdir, a resume
+  on a changed folder refused; a second run fine-tunes from the first (`train.init_from`), and a
+  network of other shapes is refused."""
   from siamese_jax import train, workdir
 
   root = str(tmp_path / "f")
@@ -232,6 +233,10 @@ def test_training_on_a_folder_learns_and_records_its_split(tmp_path):
   assert best > 70, best  # % of 2-way tasks: chance is 50
   across = [r for r in results["one_shot"] if r["set"] == "evaluation" and r["protocol"] == "across_alphabet"]
   assert across and across[0]["accuracy"] > 60, across
+
+  write_glyphs(root, classes=1, per_class=2, groups=["a"], start=60)  # the folder changes under the workdir
+  with pytest.raises(workdir.WorkdirError, match="changed since this workdir started"):
+    train.train(cfg, str(tmp_path / "w"))
 
   cfg.train.init_from = str(tmp_path / "w")
   cfg.train.max_epochs = 1
@@ -256,3 +261,31 @@ def test_the_folder_preset_fits_the_shipped_model():
 
   params = train.initial_params("pretrained", folder.get_config().model)
   assert params["conv0"]["w"].shape[-1] == 64
+
+
+@pytest.mark.slow
+def test_an_rgb_network_learns_classes_that_differ_only_in_colour(tmp_path):
+  """Classes of one shape in different colours: grey they look alike, in RGB (`model.channels=3`)
+  validation is well above chance; Omniglot refuses RGB in one line."""
+  from siamese_jax import config_check, train
+
+  root = tmp_path / "f"
+  rng = np.random.default_rng(0)
+  for c in range(24):
+    colour = rng.integers(0, 256, 3)
+    os.makedirs(root / f"c{c:02d}")
+    for i in range(3):
+      img = np.full((40, 40, 3), 255, np.uint8)
+      x, y = rng.integers(4, 16, 2)
+      img[y : y + 20, x : x + 20] = np.clip(colour + rng.integers(-8, 9, 3), 0, 255)
+      Image.fromarray(img).save(root / f"c{c:02d}" / f"{i}.png")
+  cfg = _folder_config(str(root), str(tmp_path / "tfds"))
+  cfg.model.channels = 3
+  cfg.train.steps_per_epoch, cfg.train.max_epochs, cfg.validation.num_tasks = 40, 2, 200
+  train.train(cfg, str(tmp_path / "w"))
+  metrics = [json.loads(line) for line in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()]
+  assert max(m["val_one_shot"] for m in metrics if "val_one_shot" in m) > 70
+  omniglot = _folder_config(str(root), None)
+  omniglot.data.source, omniglot.model.channels = "omniglot", 3
+  with pytest.raises(config_check.ConfigError, match="config.model.channels: Omniglot is grey"):
+    config_check.check(omniglot)

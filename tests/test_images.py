@@ -151,3 +151,20 @@ def test_images_over_the_pixel_limit_are_refused_before_decoding(tmp_path, monke
   with pytest.raises(ValueError, match=r"is 105x105 = 11,025 pixels, over the limit of 10,000") as e:
     images.to_gray_uint8(str(tmp_path / "d.png"))
   assert "\n" not in str(e.value)
+
+
+def test_rgb_intake_keeps_colour_and_puts_transparency_on_white():
+  from siamese_jax import images
+
+  rgb = np.full((50, 80, 3), 255, np.uint8)
+  rgb[10:30, 20:40] = [255, 0, 0]
+  x = images.prepare_images([rgb], 28, channels=3)
+  assert x.shape == (1, 28, 28, 3) and tuple(x[0, 14, 10]) == (255, 0, 0) and tuple(x[0, 0, 0]) == (255, 255, 255)
+  grey = images.prepare_images([rgb[..., 1]], 28, channels=3)
+  assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+  clear = np.zeros((40, 40, 4), np.uint8)  # fully transparent black: white paper
+  assert (images.prepare_images([clear], 28, channels=3) == 255).all()
+  big = images.squared(np.zeros((3000, 2000, 3), np.uint8), 3)  # reduced by 3, padded to a square
+  assert big.shape == (1000, 1000, 3)
+  as_grey = images.prepare_images([rgb], 28)
+  assert as_grey.shape == (1, 28, 28, 1)

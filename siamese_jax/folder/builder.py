@@ -14,8 +14,8 @@ import tensorflow_datasets as tfds
 from siamese_jax.folder import scan
 
 
-def config_name(fingerprint: str, image_size: int) -> str:
-  return f"f{fingerprint}_{image_size}px"
+def config_name(fingerprint: str, image_size: int, channels: int = 1) -> str:
+  return f"f{fingerprint}_{image_size}px" + ("_rgb" if channels == 3 else "")
 
 
 class FolderImages(tfds.core.GeneratorBasedBuilder):
@@ -28,17 +28,20 @@ class FolderImages(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
 
-  def __init__(self, *, fingerprint: str, image_size: int, images: scan.Images | None = None, **kwargs):
-    self._image_size = image_size
+  def __init__(
+    self, *, fingerprint: str, image_size: int, channels: int = 1, images: scan.Images | None = None, **kwargs
+  ):
+    self._image_size, self._channels = image_size, channels
     self._images = images
-    super().__init__(config=tfds.core.BuilderConfig(name=config_name(fingerprint, image_size)), **kwargs)
+    name = config_name(fingerprint, image_size, channels)
+    super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
     s = self._image_size
     return self.dataset_info_from_configs(
       features=tfds.features.FeaturesDict(
         {
-          "image": tfds.features.Image(shape=(s, s, 1), encoding_format="png"),
+          "image": tfds.features.Image(shape=(s, s, self._channels), encoding_format="png"),
           "group": tfds.features.Text(),
           "class": tfds.features.Text(),
           "path": tfds.features.Text(),

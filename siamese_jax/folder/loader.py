@@ -30,8 +30,11 @@ def _names(items, shown: int = SHOWN) -> str:
   return ", ".join(str(i) for i in items[:shown]) + more
 
 
-def prepare(folder: str, image_size: int, data_dir: str | None = None, strict: bool = False) -> scan.Images:
-  """The folder's images at `image_size`, prepared once into the tfds data dir (again when it changed).
+def prepare(
+  folder: str, image_size: int, data_dir: str | None = None, strict: bool = False, channels: int = 1
+) -> scan.Images:
+  """The folder's images at `image_size` (grey, or RGB with `channels=3`), prepared once into the tfds
+  data dir (again when it changed).
 
   Unreadable files are listed in the log and skipped (FolderDataError instead if `strict`);
   byte-identical files in different classes are warned about.
@@ -39,14 +42,14 @@ def prepare(folder: str, image_size: int, data_dir: str | None = None, strict: b
   from siamese_jax.folder.builder import FolderImages, read  # pylint: disable=g-import-not-at-top
 
   listing = scan.list_folder(folder)
-  kwargs = {"fingerprint": listing.fingerprint(), "image_size": image_size}
+  kwargs = {"fingerprint": listing.fingerprint(), "image_size": image_size, "channels": channels}
   data_dir = os.path.expanduser(data_dir) if data_dir else None
   builder = FolderImages(data_dir=data_dir, **kwargs)
   if not builder.is_prepared():
     logging.info(
       "preparing %d files of %s at %dpx into %s", len(listing.files), listing.root, image_size, builder.data_dir
     )
-    images = scan.read_images(listing, image_size, progress=_progress_bar(len(listing.files)))
+    images = scan.read_images(listing, image_size, _progress_bar(len(listing.files)), channels)
     builder = FolderImages(data_dir=data_dir, images=images, **kwargs)
     builder.download_and_prepare()
   images = read(builder)

@@ -77,7 +77,7 @@ def list_folder(root: str, what: str = "data.dir") -> Listing:
 class Images:
   """The readable images of a folder at one size, and what was left out.
 
-  image: uint8 [N, S, S, 1] (0 ink, 255 paper); group, cls, path: str [N] each (a class is named by
+  image: uint8 [N, S, S, C] (grey: 0 ink, 255 paper; or RGB); group, cls, path: str [N] each (a class is named by
   its folder, `group/class` in a grouped folder); skipped: (path, reason) of the unreadable files;
   duplicates: (path, path) pairs of byte-identical files in different classes.
   """
@@ -90,15 +90,18 @@ class Images:
   duplicates: list = dataclasses.field(default_factory=list)
 
 
-def read_images(listing: Listing, image_size: int, progress: Callable[[int, int], None] | None = None) -> Images:
-  """Every file of `listing` squared, greyed and resized as the API does (`images.prepare_images`)."""
+def read_images(
+  listing: Listing, image_size: int, progress: Callable[[int, int], None] | None = None, channels: int = 1
+) -> Images:
+  """Every file of `listing` squared, greyed (or RGB, `channels=3`) and resized as the API does
+  (`images.prepare_images`)."""
   squares, kept, skipped, seen, duplicates = [], [], [], {}, []
   for i, (group, cls, rel) in enumerate(listing.files):
     path = os.path.join(listing.root, rel)
     try:
       with open(path, "rb") as f:
         digest = hashlib.sha1(f.read()).hexdigest()
-      squares.append(images_lib.squared(path))
+      squares.append(images_lib.squared(path, channels))
     except (ValueError, OSError) as e:
       skipped.append((rel, str(e).replace(path, "").strip(" :") or type(e).__name__))
       continue
@@ -110,10 +113,10 @@ def read_images(listing: Listing, image_size: int, progress: Callable[[int, int]
       progress(i + 1, len(listing.files))
   if not kept:
     raise FolderDataError(f"none of the {len(listing.files)} files in {listing.root} is a readable image")
-  out = np.zeros((len(kept), image_size, image_size, 1), np.uint8)
+  out = np.zeros((len(kept), image_size, image_size, channels), np.uint8)
   sides = np.array([s.shape[0] for s in squares])
   for side in np.unique(sides):  # one resize per distinct size
     idx = np.flatnonzero(sides == side)
-    out[idx] = resize_images(np.stack([squares[i] for i in idx])[..., None], image_size)
+    out[idx] = resize_images(np.stack([squares[i].reshape(side, side, channels) for i in idx]), image_size)
   group, cls, rel = (np.array(col) for col in zip(*kept))
   return Images(out, group, cls, rel, skipped, duplicates)

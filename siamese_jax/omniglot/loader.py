@@ -160,7 +160,7 @@ def concatenate(parts: Sequence[CharacterArray]) -> CharacterArray:
 
 
 def resize_images(images: np.ndarray, size: int, chunk: int = 2048) -> np.ndarray:
-  """Resizes uint8 [..., H, W, 1] images to [..., size, size, 1] (antialiased)."""
+  """Resizes uint8 [..., H, W, C] images to [..., size, size, C] (antialiased)."""
   if images.shape[-2] == size:
     return images
   import jax  # pylint: disable=g-import-not-at-top
@@ -170,9 +170,9 @@ def resize_images(images: np.ndarray, size: int, chunk: int = 2048) -> np.ndarra
   out = []
   for i in range(0, len(flat), chunk):
     x = flat[i : i + chunk].astype(np.float32)
-    y = jax.image.resize(x, (len(x), size, size, 1), "linear", antialias=True)
+    y = jax.image.resize(x, (len(x), size, size, x.shape[-1]), "linear", antialias=True)
     out.append(np.asarray(np.clip(np.round(y), 0, 255), np.uint8))
-  return np.concatenate(out).reshape(lead + (size, size, 1))
+  return np.concatenate(out).reshape(lead + (size, size, images.shape[-1]))
 
 
 def load_characters(

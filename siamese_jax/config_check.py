@@ -94,6 +94,8 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _choice(config, "data.source", input_pipeline.SOURCES)
   if config.data.source == "folder":
     _check_folder(config)
+  if config.data.character_split:
+    _check_character_split(config)
   _check_model(config)
   global_batch, batch_key = _check_train(config)
   if global_batch % num_devices:
@@ -102,6 +104,43 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     )
   val_alphabets = _check_validation(config)
   _check_eval(config, val_alphabets)
+
+
+def _by_alphabets(config) -> bool:
+  """Whether the data are Omniglot chosen by alphabet and drawer (not a folder, not a character list)."""
+  return config.data.source == "omniglot" and not config.data.character_split
+
+
+def _part_sizes(config, part: str) -> tuple[int, int]:
+  """(characters, characters of its largest alphabet) in a part of `data.character_split`."""
+  from siamese_jax.omniglot import splits  # pylint: disable=g-import-not-at-top
+
+  sizes = [len(c) for c in splits.characters(config.data.character_split, part).values()]
+  return sum(sizes), max(sizes)
+
+
+def _check_character_split(config) -> None:
+  """A split by character lists: its name, Omniglot, no alphabet selection, held-out sections naming
+  two different parts of it."""
+  from siamese_jax.omniglot import splits  # pylint: disable=g-import-not-at-top
+
+  d = config.data
+  _choice(config, "data.character_split", splits.SPLITS)
+  if d.source != "omniglot":
+    _fail("data.character_split", f"lists Omniglot's characters; data.source is {d.source!r}")
+  if d.train_alphabets is not None or d.extra_train_alphabets:
+    key = "data.train_alphabets" if d.train_alphabets is not None else "data.extra_train_alphabets"
+    _fail(key, f"must be unset with data.character_split {d.character_split!r} (its lists say what is trained on)")
+  for key in ("validation", "eval"):
+    section = config[key]
+    if key == "validation" and not section.enabled:
+      continue
+    if section.split not in splits.PARTS[1:]:
+      _fail(f"{key}.split", f"{section.split!r}: with data.character_split, choose the part {list(splits.PARTS[1:])}")
+    if section.alphabets is not None:
+      _fail(f"{key}.alphabets", "must be None with data.character_split (its lists say what is held out)")
+  if config.validation.enabled and config.validation.split == config.eval.split:
+    _fail("validation.split", f"is eval.split ({config.eval.split!r}); choose on one part, test on the other")
 
 
 def _check_folder(config) -> None:
@@ -204,7 +243,10 @@ def _check_train(config) -> tuple[int, str]:
 
   # Data and the training split (a folder's sizes are known once it is read).
   num_chars, num_drawers = 10**9, 10**9
-  if config.data.source == "omniglot":
+  if config.data.character_split:
+    num_drawers = len(_check_drawers(config, "data.train_drawers", 2))
+    num_chars = _part_sizes(config, "train")[0]
+  elif config.data.source == "omniglot":
     train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
     extra = tuple(config.data.extra_train_alphabets)
     bad = [a for a in extra if a not in SPLIT_ALPHABETS[input_pipeline.EXTRA_TRAIN_SPLIT]]
@@ -240,7 +282,10 @@ def _check_validation(config) -> tuple[str, ...]:
   if v.enabled:
     _choice(config, "validation.protocol", selection.PROTOCOLS)
     largest = 10**9  # a folder's classes are counted once it is read
-    if config.data.source == "omniglot":
+    if config.data.character_split:
+      _check_drawers(config, "validation.drawers", 2)
+      largest = _part_sizes(config, v.split)[1]
+    elif config.data.source == "omniglot":
       val_alphabets = _check_alphabets(config, "validation.alphabets", "validation.split")
       _check_drawers(config, "validation.drawers", 2)
       largest = max(ALPHABET_SIZES[a] for a in val_alphabets)
@@ -263,7 +308,10 @@ def _check_eval(config, val_alphabets) -> None:
 
   e, v = config.eval, config.validation
   total, num_drawers = 10**9, 10**9  # a folder's classes and images per class are checked once it is read
-  if config.data.source == "omniglot":
+  if config.data.character_split:
+    num_drawers = len(_check_drawers(config, "eval.drawers", 2))
+    total = _part_sizes(config, e.split)[0]
+  elif config.data.source == "omniglot":
     train_alphabets = _check_alphabets(config, "data.train_alphabets", "data.train_split")
     extra = tuple(config.data.extra_train_alphabets)
     eval_alphabets = _check_alphabets(config, "eval.alphabets", "eval.split")

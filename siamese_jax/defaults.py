@@ -49,6 +49,10 @@ def default_config() -> ml_collections.ConfigDict:
   # Alphabets of the evaluation split trained on as well (same drawers); the config check refuses
   # validation, test and Lake's alphabets here.
   c.data.extra_train_alphabets = ()
+  # "": Omniglot's characters are chosen by alphabet and drawer (above). "vinyals": by the character
+  # lists of Vinyals et al.'s split (`omniglot.splits`); validation.split and eval.split then name a part
+  # ("validation", "test") and train_alphabets / extra_train_alphabets stay unset.
+  c.data.character_split = ""
   # source "folder": DIR/<class>/<image> or DIR/<group>/<class>/<image>. Its classes (or groups, with
   # split_by "group") are split into train / validation / test by class_split fractions (seeded by
   # split_seed) or by the lists of split_file (JSON); validation.split and eval.split then name a part.

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from siamese_jax import augment, figures, input_pipeline, lake_runs, oneshot
+from siamese_jax import augment, defaults, figures, input_pipeline, lake_runs, oneshot
 from siamese_jax import workdir as workdir_lib
 from siamese_jax.omniglot import loader
 from siamese_jax.omniglot.constants import ALPHABETS, OmniglotDataError
@@ -268,6 +268,15 @@ def lake_evaluation(scorers, config) -> dict:
   """Scores every scorer (and optionally the MHD baseline) on Lake's 20 runs."""
   if config.data.source != "omniglot":
     return {"skipped": f"Lake's runs are Omniglot's; this model trained on data.source {config.data.source!r}"}
+  if config.data.character_split:
+    from siamese_jax.omniglot import splits  # pylint: disable=g-import-not-at-top
+
+    trained = {a for _, a in splits.characters(config.data.character_split, "train")}
+    seen = sorted(trained & set(defaults.TEST_ALPHABETS))
+    return {
+      "skipped": f"a model trained on the {config.data.character_split} split trained on characters of"
+      f" {', '.join(seen)}, alphabets of Lake's runs: its score there would not be a test"
+    }
   try:
     path = lake_runs.find_runs_zip(
       config.eval.lake_runs, config.data.manual_dir, config.data.data_dir or os.path.expanduser("~/tensorflow_datasets")

@@ -36,6 +36,8 @@ EXTRA_TRAIN_SPLIT = "evaluation"  # the split `data.extra_train_alphabets` come 
 
 def _omniglot_training(data: ml_collections.ConfigDict, image_size: int, channels: int) -> loader.CharacterArray:
   del channels  # grey: the config check refuses model.channels 3 for Omniglot
+  if data.character_split:
+    return _character_list(data, "train", data.train_drawers, image_size)
 
   def load(split, alphabets):
     return loader.load_characters(
@@ -55,6 +57,8 @@ def _omniglot_training(data: ml_collections.ConfigDict, image_size: int, channel
 
 def _omniglot_held_out(section, data, image_size: int, channels: int) -> loader.CharacterArray:
   del channels
+  if data.character_split:
+    return _character_list(data, section.split, section.drawers, image_size)
   return loader.load_characters(
     section.split,
     alphabets=section.alphabets,
@@ -63,6 +67,14 @@ def _omniglot_held_out(section, data, image_size: int, channels: int) -> loader.
     data_dir=data.data_dir,
     manual_dir=data.manual_dir,
   )
+
+
+def _character_list(data, part: str, drawers, image_size: int) -> loader.CharacterArray:
+  """One part ("train", "validation", "test") of the named character split `data.character_split`."""
+  from siamese_jax.omniglot import splits  # pylint: disable=g-import-not-at-top
+
+  chosen = splits.characters(data.character_split, part)
+  return loader.load_character_list(chosen, drawers, image_size, data.data_dir, data.manual_dir)
 
 
 def _folder_part(data: ml_collections.ConfigDict, part: str, image_size: int, channels: int, images=None):

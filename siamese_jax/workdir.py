@@ -191,14 +191,16 @@ def with_recorded_model(config: ml_collections.ConfigDict, workdir: str) -> ml_c
   """`config` with its model and training-data sections taken from `<workdir>/config.json`.
 
   The saved parameters fit the network they were trained with, whatever config an
-  evaluation is given; its eval section (and the data locations) are kept.
+  evaluation is given; its eval section (and the data locations) are kept. A config of other data
+  (another `data.source` or `data.dir`: the shipped model scored on a folder) keeps its data section.
   """
   try:
     recorded = read_config(workdir)
   except FileNotFoundError:
     return config
   config = ml_collections.ConfigDict(config.to_dict())
-  for section in ("model", "data"):
+  same_data = (recorded.data.source, recorded.data.dir) == (config.data.source, config.data.dir)
+  for section in ("model", "data") if same_data else ("model",):
     for k, v in recorded[section].items():
       if k in ("data_dir", "manual_dir"):
         continue

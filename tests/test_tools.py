@@ -1,5 +1,6 @@
 """Tools: learning curves over workdirs, the TTA study's drawer ranges."""
 
+import json
 import subprocess
 import sys
 
@@ -39,3 +40,40 @@ def test_conv_layers_times_every_formulation_of_every_layer():
   for row in rows:
     cells = [c.strip() for c in row.split("|")[5:11]]
     assert all(float(c) >= 0 for c in cells[:4]) and {cells[4], cells[5]} <= {"xla", "patches", "dft", "direct"}
+
+
+def test_seed_table_gives_mean_and_sd_of_each_figure_over_workdirs(tmp_path):
+  from siamese_jax.tools import seed_table
+
+  for seed, (lake, across) in enumerate(((95.0, 90.0), (97.0, 92.0))):
+    w = tmp_path / f"s{seed}"
+    w.mkdir()
+    results = {
+      "lake_runs": {"results": {"model": {"accuracy": lake}}},
+      "one_shot": [
+        {
+          "set": "evaluation",
+          "scorer": "model",
+          "protocol": "across_alphabet",
+          "n_way": 20,
+          "shots": 1,
+          "total": 400,
+          "accuracy": across,
+        },
+        {
+          "set": "evaluation",
+          "scorer": "model",
+          "protocol": "across_alphabet",
+          "n_way": 2,
+          "shots": 1,
+          "total": 400,
+          "accuracy": 99.0,
+        },
+      ],
+    }
+    (w / "eval.json").write_text(json.dumps(results))
+    (w / "metrics.jsonl").write_text(json.dumps({"val_one_shot": 80.0 + seed}) + "\n")
+  table = seed_table.table([str(tmp_path / "s0"), str(tmp_path / "s1")], ways=(20,))
+  assert "| model | lake | 95.00 | 97.00 | 96.00 +- 1.41 |" in table
+  assert "| model | across_alphabet 20-way | 90.00 | 92.00 | 91.00 +- 1.41 |" in table
+  assert "2-way" not in table and "| validation | best | 80.00 | 81.00 | 80.50 +- 0.71 |" in table

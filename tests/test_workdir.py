@@ -188,3 +188,17 @@ def test_a_damaged_best_falls_back_to_the_checkpoints_then_says_none_can_be_read
   with pytest.raises(workdir.WorkdirError, match="no checkpoint in .* can be read .*train again") as e:
     api.load(str(wd))
   assert "\n" not in str(e.value)
+
+
+def test_recorded_model_over_a_config_of_other_data():
+  """Scoring the shipped (Omniglot) model on a folder keeps the folder's data section, not the model's."""
+  from configs import folder, koch
+  from siamese_jax import api
+
+  cfg = folder.get_config()
+  cfg.data.dir = "/somewhere"
+  cfg.model.embed_dim = 7  # the recorded network wins
+  merged = workdir.with_recorded_model(cfg, api.pretrained_workdir())
+  assert merged.data.source == "folder" and merged.data.dir == "/somewhere" and merged.model.embed_dim == 512
+  same = workdir.with_recorded_model(koch.get_config("smoke"), api.pretrained_workdir())
+  assert same.data.extra_train_alphabets == tuple(koch.get_config("cpu").data.extra_train_alphabets)

@@ -175,6 +175,27 @@ def resize_images(images: np.ndarray, size: int, chunk: int = 2048) -> np.ndarra
   return np.concatenate(out).reshape(lead + (size, size, images.shape[-1]))
 
 
+def load_character_list(
+  chosen: dict,
+  drawers: Sequence[int] | None = None,
+  image_size: int | None = None,
+  data_dir: str | None = None,
+  manual_dir: str | None = None,
+) -> CharacterArray:
+  """The characters of a list, {(tfds split, alphabet): character numbers (1-based)} as
+  `omniglot.splits.characters` gives, by the given drawers, resized, grouped by character."""
+  parts = []
+  for split in sorted({s for s, _ in chosen}):
+    arrays = load_split(split, data_dir, manual_dir)
+    wanted = {(ALPHABETS.index(a), c - 1) for (s, a), numbers in chosen.items() if s == split for c in numbers}
+    keep = np.array([(a, c) in wanted for a, c in zip(arrays["alphabet"].tolist(), arrays["character"].tolist())])
+    parts.append(group_by_character({k: v[keep] for k, v in arrays.items()}, drawers=drawers))
+  chars = concatenate(parts)
+  if image_size:
+    chars = dataclasses.replace(chars, images=resize_images(chars.images, image_size))
+  return chars
+
+
 def load_characters(
   split: str,
   alphabets: Sequence[str] | None = None,

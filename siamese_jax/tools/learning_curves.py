@@ -9,21 +9,20 @@ A workdir may be given as LABEL=PATH; the label defaults to the folder's name.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-import ml_collections
 import numpy as np
 
 from siamese_jax import figures, input_pipeline, metrics
+from siamese_jax import workdir as workdir_lib
 
 
 def curves(workdir: str) -> dict:
-  """Per-epoch rows {epoch, step, minutes, pairs, val, lo, hi, verification, loss} and the loss rows."""
-  with open(os.path.join(workdir, "config.json")) as f:
-    train = ml_collections.ConfigDict(json.load(f)["train"])
-  per_step = input_pipeline.pairs_per_step(train)
+  """Per-epoch rows {epoch, step, minutes, pairs, val, lo, hi, verification, loss}, the loss rows and
+  the validation's N (`n_way`)."""
+  config = workdir_lib.read_config(workdir)
+  per_step = input_pipeline.pairs_per_step(config.train)
   rows = metrics.read_metrics(workdir)
   losses = [r for r in rows if "loss" in r]
   epochs, prev = [], 0
@@ -43,15 +42,15 @@ def curves(workdir: str) -> dict:
       }
     )
     prev = r["step"]
-  return {"epochs": epochs, "losses": losses}
+  return {"epochs": epochs, "losses": losses, "n_way": int(config.validation.n_way)}
 
 
-def table(label: str, epochs: list[dict]) -> str:
+def table(label: str, epochs: list[dict], n_way: int = 20) -> str:
   """Markdown: one row per epoch."""
   lines = [
     f"**{label}**",
     "",
-    "| epoch | step | pairs seen | minutes | validation 20-way % [95%] | verification % | mean loss |",
+    f"| epoch | step | pairs seen | minutes | validation {n_way}-way % [95%] | verification % | mean loss |",
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
   for e in epochs:
@@ -77,9 +76,12 @@ def plot(runs: dict[str, dict], path: str) -> None:
     axes[0].fill_between(t, [e["lo"] for e in ep], [e["hi"] for e in ep], alpha=0.2, color=line.get_color())
     axes[1].plot(t, [e["verification"] for e in ep], marker=".", label=label)
     axes[2].plot([r["elapsed_s"] / 60 for r in run["losses"]], [r["loss"] for r in run["losses"]], label=label)
-  axes[0].axhline(5.0, color="gray", ls=":", label="chance (20-way)")
+  ways = sorted({run["n_way"] for run in runs.values()})
+  for n in ways:
+    axes[0].axhline(100.0 / n, color="gray", ls=":", label=f"chance ({n}-way)")
   axes[1].axhline(50.0, color="gray", ls=":", label="chance")
-  titles = ("validation 20-way one-shot (%)", "validation verification (%)", "training loss")
+  shown = "/".join(str(n) for n in ways)
+  titles = (f"validation {shown}-way one-shot (%)", "validation verification (%)", "training loss")
   for ax, title in zip(axes, titles):
     ax.set_title(title)
     ax.set_xlabel("minutes")
@@ -101,7 +103,7 @@ def main(argv: list[str]) -> None:
     if not os.path.exists(os.path.join(path, "config.json")):
       sys.exit(f"error: {path} is not a training workdir (no config.json)")
     runs[label] = curves(path)
-    print(table(label, runs[label]["epochs"]), end="\n\n")
+    print(table(label, runs[label]["epochs"], runs[label]["n_way"]), end="\n\n")
   if out:
     plot(runs, out)
     print(f"figure: {out}")

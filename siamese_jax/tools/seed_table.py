@@ -2,6 +2,7 @@
 (one per seed) and as mean +- sd, for every scorer in their `eval.json`, plus the validation's best.
 
   python -m siamese_jax.tools.seed_table runs/cpu_s0 runs/cpu_s1 runs/cpu_s2
+  python -m siamese_jax.tools.seed_table --ways=5,20 runs/folder_s0 ...   # and N-way 1-shot rows
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 from siamese_jax import workdir as workdir_lib  # noqa: E402
 
 
-def figures(workdir: str) -> dict[str, dict[str, float]]:
-  """{scorer: {"lake": %, "fresh": %}} from a workdir's eval.json, and {"validation": {"best": %}}."""
+def figures(workdir: str, ways: tuple[int, ...] = ()) -> dict[str, dict[str, float]]:
+  """{scorer: {"lake": %, "fresh": %, "<protocol> <N>-way": % for N in `ways`}} from a workdir's
+  eval.json (1-shot tasks on the evaluation set), and {"validation": {"best": %}}."""
   ev = workdir_lib.read_eval(workdir)
   if ev is None:
     raise SystemExit(f"{workdir} has no {workdir_lib.EVAL_FILE}: run --mode=eval on it first")
@@ -26,21 +28,24 @@ def figures(workdir: str) -> dict[str, dict[str, float]]:
   for name, r in ev.get("fresh_lake_runs", {}).items():
     if r.get("total"):
       out.setdefault(name, {})["fresh"] = r["accuracy"]
+  for r in ev.get("one_shot", []):
+    if r["set"] == "evaluation" and r["n_way"] in ways and r["shots"] == 1 and r["total"]:
+      out.setdefault(r["scorer"], {})[f"{r['protocol']} {r['n_way']}-way"] = r["accuracy"]
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     val = [json.loads(line).get("val_one_shot") for line in f]
   out["validation"] = {"best": max(v for v in val if v is not None)}
   return out
 
 
-def table(workdirs: list[str]) -> str:
+def table(workdirs: list[str], ways: tuple[int, ...] = ()) -> str:
   """Markdown: one row per scorer and figure; a column per workdir, then mean +- sd."""
-  per = [figures(w) for w in workdirs]
+  per = [figures(w, ways) for w in workdirs]
   lines = [
     f"| scorer | figure | {' | '.join(os.path.basename(w.rstrip('/')) for w in workdirs)} | mean +- sd |",
     "|---" * (len(workdirs) + 3) + "|",
   ]
   for name in dict.fromkeys(k for p in per for k in p):
-    for fig in ("lake", "fresh", "best"):
+    for fig in dict.fromkeys(f for p in per for f in p.get(name, {})):
       xs = [p.get(name, {}).get(fig) for p in per]
       if any(x is None for x in xs):
         continue
@@ -51,6 +56,10 @@ def table(workdirs: list[str]) -> str:
 
 
 if __name__ == "__main__":
-  if len(sys.argv) < 2:
-    sys.exit("usage: python -m siamese_jax.tools.seed_table WORKDIR [WORKDIR ...]")
-  print(table(sys.argv[1:]))
+  args = sys.argv[1:]
+  ways = ()
+  if args and args[0].startswith("--ways="):
+    ways = tuple(int(n) for n in args.pop(0).split("=", 1)[1].split(","))
+  if not args:
+    sys.exit("usage: python -m siamese_jax.tools.seed_table [--ways=5,20] WORKDIR [WORKDIR ...]")
+  print(table(args, ways))

@@ -192,7 +192,8 @@ def test_config_check_refusals_for_a_folder(tmp_path):
 
 @pytest.mark.slow
 def test_omniglot_written_out_gives_the_tfds_arrays(real_omniglot, tmp_path):
-  """An Omniglot alphabet as a grouped folder: the same images, at 105 and 28 px, as the tfds path."""
+  """An Omniglot alphabet as a grouped and as a flat folder: the same images, at 105 and 28 px, as the
+  tfds path."""
   from siamese_jax.omniglot import loader as omniglot_loader
   from siamese_jax.tools import omniglot_folder
 
@@ -201,11 +202,12 @@ def test_omniglot_written_out_gives_the_tfds_arrays(real_omniglot, tmp_path):
     chars = omniglot_loader.load_characters(
       "evaluation", ["Tengwar"], image_size=size, data_dir=data_dir, manual_dir=manual
     )
-    if size == 105:
-      omniglot_folder.write_folder(chars, str(tmp_path / "f"))
-    images = loader.prepare(str(tmp_path / "f"), size, str(tmp_path / "tfds"))
-    got = images.image.reshape(chars.images.shape)  # files sort by class, then drawer
-    np.testing.assert_array_equal(got, chars.images)
+    for layout, grouped in (("grouped", True), ("flat", False)):
+      if size == 105:
+        omniglot_folder.write_folder(chars, str(tmp_path / layout), grouped=grouped)
+      images = loader.prepare(str(tmp_path / layout), size, str(tmp_path / "tfds"))
+      got = images.image.reshape(chars.images.shape)  # files sort by class, then drawer
+      np.testing.assert_array_equal(got, chars.images)
 
 
 @pytest.mark.slow

@@ -54,7 +54,7 @@ def lake_confusions(net, runs, worst: int = 8) -> list[dict]:
   out = []
   for r in runs:
     e_test, e_train = net.embed(r.test), net.embed(r.train)  # each image once, as the evaluator
-    scores = np.asarray(model.pair_logits(net.params, e_test[:, None, :], e_train[None, :, :]))  # [T, C]
+    scores = np.asarray(model.pair_logits(net.params, e_test[:, None, :], e_train[None, :, :], net.config.model.head))
     chosen = np.argmax(scores, axis=1)
     for item in np.nonzero(chosen != r.answer)[0]:
       c, t = int(chosen[item]), int(r.answer[item])

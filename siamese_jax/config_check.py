@@ -196,6 +196,7 @@ def _check_model(config) -> None:
     _fail("model.norm_groups", f"must be 0 or divide every conv width {tuple(m.features)}, got {m.norm_groups}")
   _choice(config, "model.dtype", model.DTYPES)
   _choice(config, "model.conv_impl", ("auto", *convs.CONV_IMPLS))
+  _choice(config, "model.head", model.HEADS)
 
 
 def _check_train(config) -> tuple[int, str]:
@@ -206,6 +207,14 @@ def _check_train(config) -> tuple[int, str]:
   _choice(config, "train.optimizer", optim.OPTIMIZERS)
   _choice(config, "train.lr_schedule", optim.LR_SCHEDULES)
   _choice(config, "train.pair_mode", input_pipeline.PAIR_MODES)
+  from siamese_jax import losses  # pylint: disable=g-import-not-at-top
+
+  if t.objective:
+    _choice(config, "train.objective", losses.OBJECTIVES)
+    want = losses.OBJECTIVES[t.objective].pair_mode
+    if want != t.pair_mode:
+      _fail("train.objective", f"{t.objective!r} scores train.pair_mode={want!r} batches, not {t.pair_mode!r}")
+  _positive(config, "train.margin")
   for key in (
     "train.learning_rate",
     "train.batch_size",
@@ -268,6 +277,8 @@ def _check_train(config) -> tuple[int, str]:
     global_batch, batch_key = t.chars_per_batch * t.drawers_per_char, "train.chars_per_batch"
   elif t.hard_negatives:
     _fail("train.hard_negatives", "weighs the different pairs of train.pair_mode=all_pairs only")
+  if t.hard_negatives and t.objective not in ("", "all_pairs"):
+    _fail("train.hard_negatives", f"weighs the clamped BCE's different pairs; train.objective is {t.objective!r}")
   else:
     global_batch, batch_key = t.batch_size, "train.batch_size"
   return global_batch, batch_key

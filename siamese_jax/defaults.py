@@ -74,6 +74,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.init = "koch"  # a name in model.INITS; "narrow_normal" is the seed MATLAB example's.
   c.model.dtype = "float32"  # compute dtype ("bfloat16": parameters and optimiser state stay float32)
   c.model.conv_impl = "auto"  # a name in convs.CONV_IMPLS; auto: cpu on CPU, xla on accelerators
+  # How two embeddings become a logit (model.HEADS): "l1" Koch's weighted L1 distance; "euclidean"
+  # -s * squared distance + b; "cosine" s * cosine + b (s, b learned; the metric objectives need no b).
+  c.model.head = "l1"
 
   c.augment = ml_collections.ConfigDict()
   c.augment.enabled = True
@@ -87,6 +90,12 @@ def default_config() -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict()
   c.train.pair_mode = "independent"  # or "all_pairs": every pair within a batch of images.
+  # "": the pair mode's clamped BCE (losses.OBJECTIVES "pairs" / "all_pairs"); on all_pairs batches also
+  # "contrastive" (Hadsell et al., 2006), "triplet" (every valid triplet) or "prototypical" (Snell et al.,
+  # 2017: half of each class's images make its prototype, the rest are classified), with model.head
+  # "euclidean" to score as they train.
+  c.train.objective = ""
+  c.train.margin = 1.0  # contrastive and triplet: on the distance, resp. the squared distance
   c.train.batch_size = 128  # pairs per step (independent mode).
   c.train.chars_per_batch = 32  # all_pairs mode: characters x drawers images per step.
   c.train.drawers_per_char = 4

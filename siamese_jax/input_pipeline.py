@@ -362,7 +362,8 @@ def group_batch(key, data, train, distort, constrain=lambda x: x) -> GroupBatch:
 
 @dataclasses.dataclass(frozen=True)
 class PairMode:
-  """A way to draw training batches, and the objective (a name in `losses.OBJECTIVES`) that scores them."""
+  """A way to draw training batches, and the objective (a name in `losses.OBJECTIVES`) that scores them
+  unless `train.objective` names another of the same pair mode."""
 
   batch: Callable[..., Any]
   objective: str

@@ -36,13 +36,20 @@ class Spec:
   embed_dim: int
   norm_groups: int = 0  # > 0: a group norm of this many groups after every conv
   channels: int = 1  # input channels: 1 grey, 3 RGB
+  head: str = "l1"  # a name in HEADS
 
 
 def spec(model_config) -> Spec:
   """The `Spec` of a config's model section."""
   m = model_config
   return Spec(
-    int(m.image_size), tuple(m.features), tuple(m.kernel_sizes), int(m.embed_dim), int(m.norm_groups), int(m.channels)
+    int(m.image_size),
+    tuple(m.features),
+    tuple(m.kernel_sizes),
+    int(m.embed_dim),
+    int(m.norm_groups),
+    int(m.channels),
+    str(m.head),
   )
 
 
@@ -154,6 +161,9 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
     "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, (1.0 / config.embed_dim) ** 0.5 if he else dw),
     "b": _normal(keys[-1], (1,), dbm, dbs),
   }
+  if config.head != "l1":  # one learned scale: 1 / E for squared distances (up to E), 1 for cosines
+    scale = 1.0 / config.embed_dim if config.head == "euclidean" else 1.0
+    params["head"] = {"w": jnp.full((1, 1), scale, jnp.float32), "b": jnp.zeros((1,), jnp.float32)}
   return params
 
 
@@ -256,10 +266,29 @@ def encode(params: Params, images: jax.Array, spec: Spec, dtype=jnp.float32, con
   return jax.nn.sigmoid(x)
 
 
-def pair_logits(params: Params, e1: jax.Array, e2: jax.Array) -> jax.Array:
-  """Logit that two embeddings [..., E] show the same character; shape [...]."""
+def pair_logits(params: Params, e1: jax.Array, e2: jax.Array, head: str = "l1") -> jax.Array:
+  """Logit that two embeddings [..., E] show the same character, by the head `head` (`HEADS`); shape [...]."""
   p = params["head"]
+  if head == "euclidean":
+    return -p["w"][0, 0] * jnp.sum((e1 - e2) ** 2, axis=-1) + p["b"][0]
+  if head == "cosine":
+    return p["w"][0, 0] * _cosine(e1, e2) + p["b"][0]
   return (jnp.abs(e1 - e2) @ p["w"])[..., 0] + p["b"][0]
+
+
+def _cosine(e1: jax.Array, e2: jax.Array) -> jax.Array:
+  norm = lambda e: e / jnp.maximum(jnp.linalg.norm(e, axis=-1, keepdims=True), 1e-12)  # noqa: E731
+  return jnp.sum(norm(e1) * norm(e2), axis=-1)
+
+
+def squared_distances(emb: jax.Array) -> jax.Array:
+  """[N, N] squared Euclidean distances between embeddings emb [N, E] (exactly 0 on the diagonal)."""
+  sq = jnp.sum(emb * emb, axis=-1)
+  d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * emb @ emb.T, 0.0)
+  return d2 * (1.0 - jnp.eye(emb.shape[0], dtype=emb.dtype))
+
+
+HEADS = ("l1", "euclidean", "cosine")
 
 
 def _gram_by_dimension(e: jax.Array, w: jax.Array) -> jax.Array:
@@ -315,11 +344,16 @@ def _weighted_l1_gram_bwd(by_dimension, res, g):
 _weighted_l1_gram.defvjp(_weighted_l1_gram_fwd, _weighted_l1_gram_bwd)
 
 
-def all_pair_logits(params: Params, emb: jax.Array, by_dimension: bool | None = None) -> jax.Array:
+def all_pair_logits(params: Params, emb: jax.Array, by_dimension: bool | None = None, head: str = "l1") -> jax.Array:
   """`pair_logits` of every pair (i, j) of embeddings emb [N, E]: a symmetric [N, N].
 
-  by_dimension: the formulation of `_weighted_l1_gram`; None picks it on the CPU backend.
+  by_dimension: the formulation of `_weighted_l1_gram` (head "l1"); None picks it on the CPU backend.
   """
+  emb = emb.astype(jnp.float32)
+  if head == "euclidean":
+    return -params["head"]["w"][0, 0] * squared_distances(emb) + params["head"]["b"][0]
+  if head == "cosine":
+    return params["head"]["w"][0, 0] * _cosine(emb[:, None, :], emb[None, :, :]) + params["head"]["b"][0]
   if by_dimension is None:
     by_dimension = jax.default_backend() == "cpu"
   p = params["head"]
@@ -328,4 +362,5 @@ def all_pair_logits(params: Params, emb: jax.Array, by_dimension: bool | None = 
 
 def score(params: Params, spec: Spec, images_a: jax.Array, images_b: jax.Array) -> jax.Array:
   """Probability [B] that images_a[i] and images_b[i] show the same character."""
-  return jax.nn.sigmoid(pair_logits(params, encode(params, images_a, spec), encode(params, images_b, spec)))
+  e_a, e_b = encode(params, images_a, spec), encode(params, images_b, spec)
+  return jax.nn.sigmoid(pair_logits(params, e_a, e_b, spec.head))

@@ -130,7 +130,9 @@ def model_scorer(params, spec, dtype=jnp.float32, conv_impl: str = "auto") -> Sc
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   dtype = model.compute_dtype(jnp.dtype(dtype).name)[0]
-  return Scorer(name="model", embed=_model_embed(spec, dtype.name, conv_impl), pair=model.pair_logits, params=params)
+  return Scorer(
+    name="model", embed=_model_embed(spec, dtype.name, conv_impl), pair=_head_pair(spec.head), params=params
+  )
 
 
 def config_scorer(params, model_config) -> Scorer:
@@ -138,6 +140,14 @@ def config_scorer(params, model_config) -> Scorer:
   from siamese_jax import model  # pylint: disable=g-import-not-at-top
 
   return model_scorer(params, model.spec(model_config), model_config.dtype, model_config.conv_impl)
+
+
+@functools.cache
+def _head_pair(head: str):
+  """The pair logit of one head, one function object per head: jitted callers share their compilations."""
+  from siamese_jax import model  # pylint: disable=g-import-not-at-top
+
+  return functools.partial(model.pair_logits, head=head)
 
 
 @functools.cache

@@ -95,15 +95,27 @@ def encoder_model(params, spec: model.Spec):
 
 
 def head_model(params, spec: model.Spec):
-  """The pair head (`model.pair_logits`, then a sigmoid) as an onnx.ModelProto."""
+  """The pair head (`model.pair_logits` of `spec.head`, then a sigmoid) as an onnx.ModelProto."""
   from onnx import TensorProto, helper  # pylint: disable=g-import-not-at-top
 
   head = {n: np.asarray(v, np.float32) for n, v in params["head"].items()}
   g = _Graph()
-  d = g.add("Abs", [g.add("Sub", ["embedding_a", "embedding_b"])])
-  logit = g.add(
-    "Add", [g.add("MatMul", [d, g.const("head.w", head["w"][:, 0])]), g.const("head.b", head["b"][0])], out="logit"
-  )
+  diff = g.add("Sub", ["embedding_a", "embedding_b"])
+  b = g.const("head.b", head["b"][0])
+  if spec.head == "euclidean":  # -s * |a - b|^2 + b
+    sq = g.add("ReduceSum", [g.add("Mul", [diff, diff]), g.const("axes", np.array([1], np.int64))], keepdims=0)
+    score = g.add("Mul", [sq, g.const("head.w", -head["w"][0, 0])])
+  elif spec.head == "cosine":  # s * cos(a, b) + b
+    tiny = g.const("tiny", np.array(1e-12, np.float32))
+    unit = [
+      g.add("Div", [e, g.add("Max", [g.add("ReduceL2", [e], axes=[1], keepdims=1), tiny])])
+      for e in ("embedding_a", "embedding_b")
+    ]
+    cos = g.add("ReduceSum", [g.add("Mul", unit), g.const("axes", np.array([1], np.int64))], keepdims=0)
+    score = g.add("Mul", [cos, g.const("head.w", head["w"][0, 0])])
+  else:  # Koch's: w . |a - b| + b
+    score = g.add("MatMul", [g.add("Abs", [diff]), g.const("head.w", head["w"][:, 0])])
+  logit = g.add("Add", [score, b], out="logit")
   g.add("Sigmoid", [logit], out="probability")
   e = spec.embed_dim
   inputs = [helper.make_tensor_value_info(k, TensorProto.FLOAT, ["batch", e]) for k in ("embedding_a", "embedding_b")]

@@ -110,9 +110,14 @@ def make_loss(config: ml_collections.ConfigDict, constrain=lambda x: x):
   """
   m, t = config.model, config.train
   sample = input_pipeline.batch_fn(t, config.augment if config.augment.enabled else None, constrain)
-  objective = losses.OBJECTIVES[input_pipeline.PAIR_MODES[t.pair_mode].objective]
-  if t.hard_negatives:
-    objective = functools.partial(objective, hard_negatives=t.hard_negatives)
+  entry = losses.OBJECTIVES[t.objective or input_pipeline.PAIR_MODES[t.pair_mode].objective]
+  settings = {
+    "head": m.head,
+    "hard_negatives": t.hard_negatives,
+    "margin": t.margin,
+    "drawers_per_char": t.drawers_per_char,
+  }
+  objective = functools.partial(entry.fn, **{k: settings[k] for k in entry.options})
   spec, dtype, conv_impl = model.spec(m), model.compute_dtype(m.dtype)[0], m.conv_impl
 
   def encode(params, x):

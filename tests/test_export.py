@@ -64,8 +64,8 @@ def _onnx_similarity(folder, a, b):
 
 
 def test_onnx_scores_as_jax_with_and_without_group_norm(tmp_path):
-  """The shipped model (group norm) and a Koch-style RGB network (conv bias, four convs) in ONNX
-  Runtime: similarities within 1e-4 of JAX's on the same prepared images."""
+  """The shipped model (group norm) and Koch-style RGB networks (conv bias, four convs) with each head
+  in ONNX Runtime: similarities within 1e-4 of JAX's on the same prepared images."""
   import jax
 
   from configs import koch
@@ -73,12 +73,15 @@ def test_onnx_scores_as_jax_with_and_without_group_norm(tmp_path):
 
   shipped = api.load("pretrained", tta=False)
   export.export_onnx("pretrained", str(tmp_path / "shipped"))
-  smoke = koch.get_config("smoke")
-  smoke.model.channels = 3  # and RGB input
-  other = api.Siamese(smoke, model.init(jax.random.PRNGKey(3), smoke.model), tta=False)
-  onnx_export.write(other.params, model.spec(smoke.model), str(tmp_path / "smoke"))
+  nets = [(shipped, tmp_path / "shipped")]
+  for head in model.HEADS:  # RGB Koch-style networks with each head
+    smoke = koch.get_config("smoke")
+    smoke.model.channels, smoke.model.head = 3, head
+    other = api.Siamese(smoke, model.init(jax.random.PRNGKey(3), smoke.model), tta=False)
+    onnx_export.write(other.params, model.spec(smoke.model), str(tmp_path / head))
+    nets.append((other, tmp_path / head))
   rng = np.random.default_rng(0)
-  for net, folder in ((shipped, tmp_path / "shipped"), (other, tmp_path / "smoke")):
+  for net, folder in nets:
     a = net.prepare([character_image(c, 0) for c in range(8)])
     b = net.prepare([rng.integers(0, 256, (40, 30, 3), np.uint8) for _ in range(8)])
     diff = np.abs(_onnx_similarity(folder, a, b) - net.similarity(a, b)).max()

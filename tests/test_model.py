@@ -129,3 +129,51 @@ def test_bfloat16_turned_off_on_xla_cpu_with_a_reason(tmp_path):
   info = host.cpu_info(str(tmp_path / "cpuinfo"))
   assert info["model"] == "Some CPU" and info["extensions"] == ["avx2", "avx512f", "avx512_bf16"]
   assert host.native_bfloat16(info) and not host.native_bfloat16({"extensions": ["avx2"]})
+
+
+def test_every_head_is_symmetric_and_its_all_pairs_form_agrees():
+  import ml_collections
+
+  from siamese_jax import model
+
+  rng = np.random.default_rng(0)
+  emb = jnp.asarray(rng.uniform(size=(6, 8)), jnp.float32)
+  for head in model.HEADS:
+    cfg = ml_collections.ConfigDict(
+      dict(
+        image_size=28, channels=1, features=(4,), kernel_sizes=(3,), embed_dim=8, norm_groups=0, init="he", head=head
+      )
+    )
+    params = model.init(jax.random.PRNGKey(1), cfg)
+    ab = model.pair_logits(params, emb[:, None], emb[None], head)
+    np.testing.assert_allclose(ab, np.asarray(ab).T, rtol=1e-6, atol=1e-6)
+    for by_dimension in (True, False):
+      np.testing.assert_allclose(model.all_pair_logits(params, emb, by_dimension, head), ab, rtol=1e-5, atol=1e-5)
+    assert params["head"]["w"].shape == ((8, 1) if head == "l1" else (1, 1))
+
+
+def test_the_api_and_the_fitted_threshold_work_with_each_head():
+  """One-shot picks the identical image and verification fits a threshold, whatever the head."""
+  from conftest import character_image
+
+  from configs import koch
+  from siamese_jax import api, evaluate, model, oneshot
+  from siamese_jax.omniglot.loader import CharacterArray
+
+  glyphs = [character_image(c, d) for c in range(4) for d in range(3)]
+  for head in model.HEADS:
+    cfg = koch.get_config("smoke")
+    cfg.model.head, cfg.model.init = head, "he"  # the smoke preset's narrow init embeds every image alike
+    params = model.init(jax.random.PRNGKey(0), cfg.model)
+    if head == "l1":  # a trained L1 head weighs distances negatively: closer pairs score higher
+      params["head"]["w"] = -jnp.abs(params["head"]["w"])
+    net = api.Siamese(cfg, params, tta=False)
+    out = net.one_shot(glyphs[4], [glyphs[0], glyphs[4], glyphs[8]])
+    assert out["prediction"] == 1
+    np.testing.assert_allclose(
+      net.similarity(glyphs[:3], glyphs[3:6]), net.similarity(glyphs[3:6], glyphs[:3]), rtol=1e-5
+    )
+    images = net.prepare(glyphs).reshape(4, 3, 32, 32, 1)
+    chars = CharacterArray(images, np.arange(4), np.zeros(4, int), np.arange(1, 4))
+    fitted = evaluate.fit_verification_threshold(oneshot.config_scorer(net.params, cfg.model), chars, 50, 0, 64)
+    assert 0.0 <= fitted["threshold"] <= 1.0

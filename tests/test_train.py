@@ -15,9 +15,11 @@ from siamese_jax.omniglot.constants import ALPHABET_SIZES, ALPHABETS
 
 
 def tiny_config(tiny_omniglot, preset="smoke"):
+  """A preset on the tiny Omniglot (whose alphabets a character list does not name: chosen by alphabet)."""
   _, data_dir, _ = tiny_omniglot
   cfg = koch.get_config(preset)
   cfg.data.data_dir = data_dir
+  cfg.data.character_split = ""
   return cfg
 
 
@@ -61,6 +63,23 @@ def test_train_step_samples_on_device_and_learns(tiny_omniglot, pair_mode):
   losses = jnp.stack(losses)
   assert int(state.step) == 150
   assert float(losses[-30:].mean()) < float(losses[:30].mean())
+
+
+@pytest.mark.parametrize("objective", ["contrastive", "triplet", "prototypical"])
+def test_each_metric_objective_trains_through_the_step(tiny_omniglot, objective):
+  """The config path of a metric objective: all-pairs batches, the euclidean head, a finite loss that
+  moves the encoder."""
+  cfg = tiny_config(tiny_omniglot)
+  cfg.train.pair_mode, cfg.train.objective, cfg.model.head = "all_pairs", objective, "euclidean"
+  cfg.train.chars_per_batch, cfg.model.init = 5, "he"
+  data = train.make_data(cfg, input_pipeline.training_characters(cfg.data, cfg.model.image_size, False))
+  state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
+  step = train.make_train_step(cfg, opt)
+  before = np.array(state.params["conv0"]["w"])
+  for _ in range(3):
+    state, out = step(state, data)
+    assert np.isfinite(float(out["loss"]))
+  assert not np.allclose(before, state.params["conv0"]["w"])
 
 
 @pytest.mark.slow

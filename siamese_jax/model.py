@@ -8,7 +8,9 @@ Every conv is followed (with `model.norm_groups` = G > 0) by a group norm of G
 groups whose gain is "g" [G, c_out / G] (its shape says G) and whose shift is the
 conv's "b", then by ReLU and, except the last, a 2x2 max-pool; the flattened
 features go through a dense layer with sigmoid (the embedding); the head scores
-a pair by a dense layer on |e1 - e2| (one logit).
+a pair (one logit): Koch's dense layer on |e1 - e2| ("l1"), or a learned scale and shift of the
+negative squared distance ("euclidean") or of the cosine ("cosine"), whose "w" is [1, 1] (`HEADS`).
+The input has `channels` channels (1 grey, 3 RGB).
 """
 
 from __future__ import annotations

@@ -291,3 +291,24 @@ def test_an_rgb_network_learns_classes_that_differ_only_in_colour(tmp_path):
   omniglot.data.source, omniglot.model.channels = "omniglot", 3
   with pytest.raises(config_check.ConfigError, match="config.model.channels: Omniglot is grey"):
     config_check.check(omniglot)
+
+
+def test_independent_pairs_train_on_a_folder(tmp_path):
+  """Both pair modes draw from a folder's classes: Koch's independent pairs (fresh and fixed) too."""
+  import jax
+
+  from siamese_jax import train
+
+  root = str(tmp_path / "f")
+  write_glyphs(root, classes=12, per_class=3)
+  cfg = _folder_config(root, str(tmp_path / "tfds"))
+  cfg.train.pair_mode, cfg.train.batch_size, cfg.train.hard_negatives = "independent", 8, 0.0
+  chars = input_pipeline.training_characters(cfg.data, cfg.model.image_size, False)
+  for fixed in (0, 64):
+    cfg.train.fixed_pairs = fixed
+    data = train.make_data(cfg, chars)
+    state, opt = train.create_train_state(jax.random.PRNGKey(0), cfg)
+    step = train.make_train_step(cfg, opt)
+    for _ in range(2):
+      state, out = step(state, data)
+      assert np.isfinite(float(out["loss"]))

@@ -15,7 +15,7 @@ Presets:
 import ml_collections
 
 from configs import koch
-from siamese_jax.defaults import default_config
+from siamese_jax.defaults import preset_config
 
 
 def folder(c):
@@ -73,9 +73,4 @@ PRESETS = {"folder": folder, "smoke": smoke}
 
 
 def get_config(preset: str = "folder") -> ml_collections.ConfigDict:
-  preset = preset or "folder"
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-  c = PRESETS[preset](default_config())
-  c.preset = preset
-  return c
+  return preset_config(PRESETS, preset or "folder")

@@ -17,7 +17,7 @@ Presets, chosen with `--config=configs/koch.py:NAME`:
 
 import ml_collections
 
-from siamese_jax.defaults import SWEEP_WAYS, TEST_ALPHABETS, VALIDATION_ALPHABETS, default_config
+from siamese_jax.defaults import SWEEP_WAYS, TEST_ALPHABETS, VALIDATION_ALPHABETS, preset_config
 
 __all__ = ["SWEEP_WAYS", "TEST_ALPHABETS", "VALIDATION_ALPHABETS", "get_config", "PRESETS"]
 
@@ -137,9 +137,4 @@ PRESETS = {"koch": lambda c: c, "matlab": matlab, "cpu": cpu, "vinyals": vinyals
 
 
 def get_config(preset: str = "koch") -> ml_collections.ConfigDict:
-  preset = preset or "koch"
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-  c = PRESETS[preset](default_config())
-  c.preset = preset
-  return c
+  return preset_config(PRESETS, preset or "koch")

@@ -131,14 +131,20 @@ def _check_character_split(config) -> None:
   if d.train_alphabets is not None or d.extra_train_alphabets:
     key = "data.train_alphabets" if d.train_alphabets is not None else "data.extra_train_alphabets"
     _fail(key, f"must be unset with data.character_split {d.character_split!r} (its lists say what is trained on)")
+  _check_held_out_parts(config, splits.PARTS[1:], "with data.character_split", "its lists say what is held out")
+
+
+def _check_held_out_parts(config, parts, where: str, why: str) -> None:
+  """The validation and eval sections of a split into parts: each names one of `parts`, not the same
+  one, and no alphabets."""
   for key in ("validation", "eval"):
     section = config[key]
     if key == "validation" and not section.enabled:
       continue
-    if section.split not in splits.PARTS[1:]:
-      _fail(f"{key}.split", f"{section.split!r}: with data.character_split, choose the part {list(splits.PARTS[1:])}")
+    if section.split not in parts:
+      _fail(f"{key}.split", f"{section.split!r}: {where}, choose the part {list(parts)}")
     if section.alphabets is not None:
-      _fail(f"{key}.alphabets", "must be None with data.character_split (its lists say what is held out)")
+      _fail(f"{key}.alphabets", f"must be None {where} ({why})")
   if config.validation.enabled and config.validation.split == config.eval.split:
     _fail("validation.split", f"is eval.split ({config.eval.split!r}); choose on one part, test on the other")
 
@@ -160,16 +166,9 @@ def _check_folder(config) -> None:
     _fail(
       "data.images_per_class", f"must be 0 (the fewest of each part) or an integer >= 2, got {d.images_per_class!r}"
     )
-  for key in ("validation", "eval"):
-    section = config[key]
-    if key == "validation" and not section.enabled:
-      continue
-    if section.split not in loader.PARTS[1:]:
-      _fail(f"{key}.split", f"{section.split!r}: with a folder, choose the part {list(loader.PARTS[1:])}")
-    if section.alphabets is not None:
-      _fail(f"{key}.alphabets", "must be None with a folder (its parts come from data.class_split or data.split_file)")
-  if config.validation.enabled and config.validation.split == config.eval.split:
-    _fail("validation.split", f"is eval.split ({config.eval.split!r}); choose on one part, test on the other")
+  _check_held_out_parts(
+    config, loader.PARTS[1:], "with a folder", "its parts come from data.class_split or data.split_file"
+  )
 
 
 # The registries are imported inside the section checks: `unknown_override` runs before jax is set up.

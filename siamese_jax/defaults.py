@@ -179,3 +179,13 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.tta_strength = 1.0
   c.eval.tta_seed = 0
   return c
+
+
+def preset_config(presets: dict, preset: str) -> ml_collections.ConfigDict:
+  """The defaults with the named preset of a config file applied (`presets`: name -> function of a
+  config), and `preset` recorded; ValueError naming the choices for an unknown name."""
+  if preset not in presets:
+    raise ValueError(f"unknown preset {preset!r}; choose from {sorted(presets)}")
+  c = presets[preset](default_config())
+  c.preset = preset
+  return c

@@ -56,7 +56,7 @@ def test_layouts_name_classes_and_groups(tmp_path):
   assert {f[:2] for f in grouped.files} == {("g1", os.path.join("g1", "c000")), ("g2", os.path.join("g2", "c001"))}
 
 
-def test_images_of_any_size_and_mode_match_the_api(tmp_path):
+def test_images_of_any_size_and_mode_match_the_api(tmp_path, monkeypatch):
   """A folder's images are exactly what `prepare_images` gives for the same files."""
   folder = tmp_path / "f" / "a"
   folder.mkdir(parents=True)
@@ -69,6 +69,8 @@ def test_images_of_any_size_and_mode_match_the_api(tmp_path):
   got = scan.read_images(scan.list_folder(str(tmp_path / "f")), 28)
   want = images_lib.prepare_images(sorted(paths), 28)
   np.testing.assert_array_equal(got.image, want)
+  monkeypatch.setattr(scan, "PENDING_BYTES", 1)  # resized one image at a time: the same arrays
+  np.testing.assert_array_equal(scan.read_images(scan.list_folder(str(tmp_path / "f")), 28).image, want)
 
 
 def test_unreadable_files_are_skipped_and_listed_and_strict_refuses(tmp_path):
@@ -135,7 +137,7 @@ def test_split_file_lists_and_refusals(tmp_path):
   with pytest.raises(FolderDataError, match="c001 in both train and validation"):
     loader.split_classes(images, split_file=str(path))
   path.write_text(json.dumps({"train": ["c000", "nope"], "validation": [], "test": []}))
-  with pytest.raises(FolderDataError, match="lacks: nope"):
+  with pytest.raises(FolderDataError, match="lacks \(or with a single image\): nope"):
     loader.split_classes(images, split_file=str(path))
 
 

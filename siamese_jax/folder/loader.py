@@ -125,7 +125,10 @@ def _read_split_file(path: str, units: list[str], by: str) -> dict:
     raise scan.FolderDataError(f"data.split_file {path} must hold exactly the lists {list(PARTS)}")
   unknown = sorted(set().union(*map(set, lists.values())) - set(units))
   if unknown:
-    raise scan.FolderDataError(f"data.split_file {path} names {by}es the folder lacks: {_names(unknown)}")
+    what = "classes" if by == "class" else "groups"
+    raise scan.FolderDataError(
+      f"data.split_file {path} names {what} the folder lacks (or with a single image): {_names(unknown)}"
+    )
   for i, a in enumerate(PARTS):
     for b in PARTS[i + 1 :]:
       both = sorted(set(lists[a]) & set(lists[b]))
@@ -139,7 +142,7 @@ def characters(
 ) -> tuple[CharacterArray, dict]:
   """The classes of one part as a CharacterArray [C, D, S, S, 1] (D images per class; `labels`
   number classes over the whole folder, `alphabets` index `group_names`), and what was left out."""
-  all_classes = np.unique(images.cls).tolist()
+  number = {c: i for i, c in enumerate(np.unique(images.cls).tolist())}
   group_names = tuple(np.unique(images.group).tolist())
   names = split.parts[part]
   counts = {c: int(n) for c, n in zip(*np.unique(images.cls, return_counts=True))}
@@ -154,7 +157,7 @@ def characters(
   idx = np.stack([np.sort(rng.choice(np.flatnonzero(images.cls == c), d, replace=False)) for c in kept])
   chars = CharacterArray(
     images=images.image[idx],
-    labels=np.array([all_classes.index(c) for c in kept]),
+    labels=np.array([number[c] for c in kept]),
     alphabets=np.array([group_names.index(images.group[i[0]]) for i in idx]),
     drawers=np.arange(1, d + 1),
     group_names=group_names,

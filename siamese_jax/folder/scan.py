@@ -90,18 +90,32 @@ class Images:
   duplicates: list = dataclasses.field(default_factory=list)
 
 
+PENDING_BYTES = 64 << 20  # squared images held before they are resized (in groups of one size)
+
+
 def read_images(
   listing: Listing, image_size: int, progress: Callable[[int, int], None] | None = None, channels: int = 1
 ) -> Images:
   """Every file of `listing` squared, greyed (or RGB, `channels=3`) and resized as the API does
-  (`images.prepare_images`)."""
-  squares, kept, skipped, seen, duplicates = [], [], [], {}, []
+  (`images.prepare_images`); at most PENDING_BYTES of full-size squares are held at a time."""
+  out, kept, skipped, seen, duplicates = [], [], [], {}, []
+  pending, pending_bytes = {}, 0  # side -> [(position in out, square)]
+
+  def flush():
+    for side, items in pending.items():  # one resize per distinct size
+      stack = np.stack([sq.reshape(side, side, channels) for _, sq in items])
+      for (pos, _), img in zip(items, resize_images(stack, image_size)):
+        out[pos] = img
+    pending.clear()
+
   for i, (group, cls, rel) in enumerate(listing.files):
+    if progress:
+      progress(i + 1, len(listing.files))
     path = os.path.join(listing.root, rel)
     try:
       with open(path, "rb") as f:
         digest = hashlib.sha1(f.read()).hexdigest()
-      squares.append(images_lib.squared(path, channels))
+      square = images_lib.squared(path, channels)
     except (ValueError, OSError) as e:
       skipped.append((rel, str(e).replace(path, "").strip(" :") or type(e).__name__))
       continue
@@ -109,14 +123,14 @@ def read_images(
     if first[0] != cls:
       duplicates.append((first[1], rel))
     kept.append((group, cls, rel))
-    if progress:
-      progress(i + 1, len(listing.files))
+    out.append(None)
+    pending.setdefault(square.shape[0], []).append((len(out) - 1, square))
+    pending_bytes += square.nbytes
+    if pending_bytes > PENDING_BYTES:
+      flush()
+      pending_bytes = 0
   if not kept:
     raise FolderDataError(f"none of the {len(listing.files)} files in {listing.root} is a readable image")
-  out = np.zeros((len(kept), image_size, image_size, channels), np.uint8)
-  sides = np.array([s.shape[0] for s in squares])
-  for side in np.unique(sides):  # one resize per distinct size
-    idx = np.flatnonzero(sides == side)
-    out[idx] = resize_images(np.stack([squares[i].reshape(side, side, channels) for i in idx]), image_size)
+  flush()
   group, cls, rel = (np.array(col) for col in zip(*kept))
-  return Images(out, group, cls, rel, skipped, duplicates)
+  return Images(np.stack(out), group, cls, rel, skipped, duplicates)

@@ -262,7 +262,7 @@ def _mark_done(wd: str) -> None:
 
 
 def _eval_figures(results: dict) -> dict[str, float]:
-  """The headline numbers of an eval.json: Lake's runs and 20-way within-alphabet."""
+  """The headline numbers of an eval.json: Lake's runs, the one-shot sweep's cells and the episodes' cells."""
   out = {}
   lake = results.get("lake_runs", {}).get("results", {}).get("model")
   if lake:
@@ -270,6 +270,9 @@ def _eval_figures(results: dict) -> dict[str, float]:
   for r in results.get("one_shot", []):
     if r["scorer"] == "model" and r["set"] == "evaluation":
       out[f"{r['protocol']}_{r['n_way']}way_{r['shots']}shot"] = r["accuracy"]
+  for r in results.get("episodes", []):
+    if r["scorer"] == "model":
+      out[f"episodes_{r['n_way']}way_{r['shots']}shot"] = r["accuracy"]
   return out
 
 
@@ -584,7 +587,7 @@ def _evaluate_winner(group: dict, workdir: str, log) -> None:
     lines += [
       f"| {r['trial']} | {k} | {v:.2f} |"
       for k, v in _eval_figures(results).items()
-      if k.startswith("lake") or "_20way_" in k
+      if k.startswith(("lake", "episodes")) or "_20way_" in k
     ]
   with workdir_lib.atomic_file(os.path.join(workdir, "sweep_test.md")) as f:
     f.write("\n".join(lines) + "\n")

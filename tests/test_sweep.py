@@ -139,3 +139,23 @@ def test_sweep_stops_hopeless_records_failed_resumes_after_kill_and_tests_only_t
   assert (wd / "sweep_validation.png").exists()
   env_used = json.loads((wd / "trials" / "learning_rate=0.003_max_epochs=4_seed0" / "trial_env.json").read_text())
   assert env_used["JAX_PLATFORMS"] == "cpu" and "intra_op_parallelism_threads=1" in env_used["XLA_FLAGS"]
+
+
+def test_eval_figures_keep_lake_one_shot_and_episode_cells():
+  from siamese_jax import sweep
+
+  results = {
+    "lake_runs": {"results": {"model": {"accuracy": 95.0}}},
+    "one_shot": [
+      {"scorer": "model", "set": "evaluation", "protocol": "within_alphabet", "n_way": 20, "shots": 1, "accuracy": 80.0}
+    ],
+    "episodes": [
+      {"scorer": "model", "n_way": 5, "shots": 1, "accuracy": 98.0},
+      {"scorer": "pixel_1nn", "n_way": 5, "shots": 1, "accuracy": 40.0},
+    ],
+  }
+  assert sweep._eval_figures(results) == {
+    "lake_accuracy": 95.0,
+    "within_alphabet_20way_1shot": 80.0,
+    "episodes_5way_1shot": 98.0,
+  }

@@ -12,10 +12,25 @@ Presets:
   smoke   a tiny network and a few steps: the whole path in well under a minute.
 """
 
+import importlib.util
+import os
+
 import ml_collections
 
-from configs import koch
 from siamese_jax.defaults import preset_config
+
+
+def _sibling(name: str):
+  """configs/NAME.py beside this file, loaded by path: the config loads from any working directory."""
+  spec = importlib.util.spec_from_file_location(
+    f"configs_{name}", os.path.join(os.path.dirname(__file__), f"{name}.py")
+  )
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+koch = _sibling("koch")
 
 
 def folder(c):

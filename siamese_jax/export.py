@@ -11,44 +11,15 @@ import sys
 
 from absl import app, flags
 
-flags.DEFINE_string("workdir", None, "A trained workdir, or 'pretrained' for the shipped model.")
-flags.DEFINE_string("out", None, "The folder to write.")
-flags.DEFINE_enum("format", "folder", ["folder", "onnx"], "folder: config and parameters; onnx: ONNX graphs.")
-flags.mark_flags_as_required(["workdir", "out"])
-FLAGS = flags.FLAGS
-
-
-def export_onnx(workdir_path: str, out: str) -> list[str]:
-  """Writes encoder.onnx, head.onnx and model.json (input size, embedding size, fitted threshold)."""
-  import os  # pylint: disable=g-import-not-at-top
-
-  from siamese_jax import api, model, onnx_export, workdir  # pylint: disable=g-import-not-at-top
-
-  net = api.load(workdir_path, tta=False)
-  paths = onnx_export.write(net.params, model.spec(net.config.model), out)
-  results = workdir.read_eval(net.workdir) or {}
-  fitted = results.get("verification", {}).get("fitted") if not int(net.config.eval.tta_copies) > 1 else None
-  info = {
-    "image_size": net.image_size,
-    "channels": net.channels,
-    "embed_dim": int(net.config.model.embed_dim),
-    "input": "uint8 [B, S, S, channels] (grey: 0 ink, 255 paper), as Siamese.prepare gives",
-    # The evaluation fitted its threshold for its own scorer; with test-time augmentation that is not this one.
-    "threshold": float(fitted["threshold"]) if fitted else 0.5,
-    "from": os.path.abspath(net.workdir),
-  }
-  path = os.path.join(out, "model.json")
-  workdir.write_json(path, info)
-  return [*paths, path]
-
 
 def main(argv):
   del argv
-  from siamese_jax import workdir  # pylint: disable=g-import-not-at-top
+  FLAGS = flags.FLAGS  # noqa: N806 - defined below, for a run of this file only
+  from siamese_jax import onnx_export, workdir  # pylint: disable=g-import-not-at-top
 
   try:
     if FLAGS.format == "onnx":
-      written = export_onnx(FLAGS.workdir, FLAGS.out)
+      written = onnx_export.export_workdir(FLAGS.workdir, FLAGS.out)
       print("wrote " + ", ".join(written))
       return
     out = workdir.export(FLAGS.workdir, FLAGS.out)
@@ -59,4 +30,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A trained workdir, or 'pretrained' for the shipped model.")
+  flags.DEFINE_string("out", None, "The folder to write.")
+  flags.DEFINE_enum("format", "folder", ["folder", "onnx"], "folder: config and parameters; onnx: ONNX graphs.")
+  flags.mark_flags_as_required(["workdir", "out"])
   app.run(main)

@@ -9,15 +9,8 @@ import sys
 
 from absl import app, flags
 
-flags.DEFINE_string("gallery", None, "A folder DIR/<class>/<image>, or a gallery saved with --save.")
-flags.DEFINE_string("workdir", None, "A trained workdir (config.json and checkpoints).")
-flags.DEFINE_bool("pretrained", False, "Use the model shipped in the package instead of a workdir.")
-flags.DEFINE_integer("top", 3, "Classes shown per query.")
-flags.DEFINE_string("save", None, "Write the gallery's embeddings to this .npz for later runs.")
-FLAGS = flags.FLAGS
-
-
 def main(argv):
+  FLAGS = flags.FLAGS  # noqa: N806 - defined below, for a run of this file only
   if len(argv) < 2 or not FLAGS.gallery or bool(FLAGS.workdir) == FLAGS.pretrained:
     raise app.UsageError("usage: python -m siamese_jax.identify --gallery=DIR (--workdir=W | --pretrained) IMAGE...")
   from siamese_jax import api, workdir  # pylint: disable=g-import-not-at-top
@@ -44,4 +37,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  flags.DEFINE_string("gallery", None, "A folder DIR/<class>/<image>, or a gallery saved with --save.")
+  flags.DEFINE_string("workdir", None, "A trained workdir (config.json and checkpoints).")
+  flags.DEFINE_bool("pretrained", False, "Use the model shipped in the package instead of a workdir.")
+  flags.DEFINE_integer("top", 3, "Classes shown per query.")
+  flags.DEFINE_string("save", None, "Write the gallery's embeddings to this .npz for later runs.")
   app.run(main)

@@ -12,6 +12,8 @@ and every maintained runtime read it.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from siamese_jax import model
@@ -128,8 +130,6 @@ ENCODER_FILE, HEAD_FILE = "encoder.onnx", "head.onnx"
 
 def write(params, spec: model.Spec, out: str) -> list[str]:
   """Writes encoder.onnx and head.onnx into the folder `out` (each checked, each atomically)."""
-  import os  # pylint: disable=g-import-not-at-top
-
   import onnx  # pylint: disable=g-import-not-at-top
 
   from siamese_jax import workdir  # pylint: disable=g-import-not-at-top
@@ -143,3 +143,25 @@ def write(params, spec: model.Spec, out: str) -> list[str]:
       f.write(proto.SerializeToString())
     paths.append(path)
   return paths
+
+
+def export_workdir(workdir_path: str, out: str) -> list[str]:
+  """Writes encoder.onnx, head.onnx and model.json (input size, embedding size, fitted threshold)."""
+  from siamese_jax import api, workdir  # pylint: disable=g-import-not-at-top
+
+  net = api.load(workdir_path, tta=False)
+  paths = write(net.params, model.spec(net.config.model), out)
+  results = workdir.read_eval(net.workdir) or {}
+  fitted = results.get("verification", {}).get("fitted") if not int(net.config.eval.tta_copies) > 1 else None
+  info = {
+    "image_size": net.image_size,
+    "channels": net.channels,
+    "embed_dim": int(net.config.model.embed_dim),
+    "input": "uint8 [B, S, S, channels] (grey: 0 ink, 255 paper), as Siamese.prepare gives",
+    # The evaluation fitted its threshold for its own scorer; with test-time augmentation that is not this one.
+    "threshold": float(fitted["threshold"]) if fitted else 0.5,
+    "from": os.path.abspath(net.workdir),
+  }
+  path = os.path.join(out, "model.json")
+  workdir.write_json(path, info)
+  return [*paths, path]

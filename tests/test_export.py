@@ -69,10 +69,10 @@ def test_onnx_scores_as_jax_with_and_without_group_norm(tmp_path):
   import jax
 
   from configs import koch
-  from siamese_jax import api, export, model, onnx_export
+  from siamese_jax import api, model, onnx_export
 
   shipped = api.load("pretrained", tta=False)
-  export.export_onnx("pretrained", str(tmp_path / "shipped"))
+  onnx_export.export_workdir("pretrained", str(tmp_path / "shipped"))
   nets = [(shipped, tmp_path / "shipped")]
   for head in model.HEADS:  # RGB Koch-style networks with each head
     smoke = koch.get_config("smoke")
@@ -95,11 +95,11 @@ def test_readme_onnx_lines_run_without_jax(tmp_path):
   from conftest import ROOT
   from PIL import Image
 
-  from siamese_jax import api, export
+  from siamese_jax import api, onnx_export
 
   readme = open(os.path.join(ROOT, "README.md")).read()
   code = readme.split("<!-- onnx -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-  export.export_onnx("pretrained", str(tmp_path / "onnx"))
+  onnx_export.export_workdir("pretrained", str(tmp_path / "onnx"))
   for name, (c, d) in (("a.png", (4, 0)), ("b.png", (4, 1))):
     Image.fromarray(character_image(c, d)).save(tmp_path / name)
   proc = subprocess.run(

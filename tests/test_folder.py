@@ -137,7 +137,7 @@ def test_split_file_lists_and_refusals(tmp_path):
   with pytest.raises(FolderDataError, match="c001 in both train and validation"):
     loader.split_classes(images, split_file=str(path))
   path.write_text(json.dumps({"train": ["c000", "nope"], "validation": [], "test": []}))
-  with pytest.raises(FolderDataError, match="lacks \(or with a single image\): nope"):
+  with pytest.raises(FolderDataError, match=r"lacks \(or with a single image\): nope"):
     loader.split_classes(images, split_file=str(path))
 
 

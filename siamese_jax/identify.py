@@ -9,6 +9,7 @@ import sys
 
 from absl import app, flags
 
+
 def main(argv):
   FLAGS = flags.FLAGS  # noqa: N806 - defined below, for a run of this file only
   if len(argv) < 2 or not FLAGS.gallery or bool(FLAGS.workdir) == FLAGS.pretrained:

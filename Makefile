@@ -42,7 +42,7 @@ eval: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q $(ARGS)
 
-# The tests not marked slow: a loop for contributors (3 min 36 s on 2 cores, against 10-14 min for all).
+# The tests not marked slow: a loop for contributors (3 min 34 s on 2 cores, against 9-14 min for all).
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow" $(ARGS)
 

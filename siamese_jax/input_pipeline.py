@@ -168,13 +168,14 @@ def data_report(data: ml_collections.ConfigDict, image_size: int, channels: int 
   from siamese_jax.folder import loader as folder_loader  # pylint: disable=g-import-not-at-top
   from siamese_jax.folder import scan  # pylint: disable=g-import-not-at-top
 
-  images = folder_loader.prepare(data.dir, image_size, data.data_dir, data.strict, channels)
-  parts = {part: _folder_part(data, part, image_size, channels, images)[1] for part in folder_loader.PARTS}
   listing = scan.list_folder(data.dir)
+  fingerprint = listing.fingerprint()
+  images = folder_loader.prepared(listing, fingerprint, image_size, data.data_dir, data.strict, channels)
+  parts = {part: _folder_part(data, part, image_size, channels, images)[1] for part in folder_loader.PARTS}
   return {
     "dir": listing.root,
     "layout": listing.layout,
-    "fingerprint": listing.fingerprint(),
+    "fingerprint": fingerprint,
     "files": len(listing.files),
     "parts": {p: {k: v for k, v in info.items() if k != "left_out"} for p, info in parts.items()},
     "left_out_classes": {c: why for info in parts.values() for c, why in info["left_out"].items()},

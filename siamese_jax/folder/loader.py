@@ -10,6 +10,7 @@ fewest any class of the part has; larger classes give a seeded subset, smaller o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 
@@ -34,15 +35,25 @@ def prepare(
   folder: str, image_size: int, data_dir: str | None = None, strict: bool = False, channels: int = 1
 ) -> scan.Images:
   """The folder's images at `image_size` (grey, or RGB with `channels=3`), prepared once into the tfds
-  data dir (again when it changed).
+  data dir (again when it changed): `prepared` of the folder's listing."""
+  listing = scan.list_folder(folder)
+  return prepared(listing, listing.fingerprint(), image_size, data_dir, strict, channels)
+
+
+@functools.lru_cache(maxsize=4)
+def prepared(
+  listing: scan.Listing, fingerprint: str, image_size: int, data_dir: str | None, strict: bool, channels: int
+) -> scan.Images:
+  """The images of a listed folder whose files have `fingerprint`, prepared once into the tfds data dir.
 
   Unreadable files are listed in the log and skipped (FolderDataError instead if `strict`);
-  byte-identical files in different classes are warned about.
+  byte-identical files in different classes are warned about. The result is kept for the last few
+  folder states, so the training, validation and evaluation parts of one run read the data set and
+  warn once; a changed folder has another fingerprint and is read (and prepared) again.
   """
   from siamese_jax.folder.builder import FolderImages, read  # pylint: disable=g-import-not-at-top
 
-  listing = scan.list_folder(folder)
-  kwargs = {"fingerprint": listing.fingerprint(), "image_size": image_size, "channels": channels}
+  kwargs = {"fingerprint": fingerprint, "image_size": image_size, "channels": channels}
   data_dir = os.path.expanduser(data_dir) if data_dir else None
   builder = FolderImages(data_dir=data_dir, **kwargs)
   if not builder.is_prepared():

@@ -241,6 +241,9 @@ def _square_rgb(rgb: np.ndarray) -> np.ndarray:
   return out
 
 
+PREPARE_CHUNK = 16  # images squared, then resized together (one resize per distinct size), at a time
+
+
 def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int, channels: int = 1) -> np.ndarray:
   """Images of any accepted kind and size -> uint8 [B, image_size, image_size, channels], as in training
   (channels 1: grey, 0 ink, 255 paper; 3: RGB on white).
@@ -253,7 +256,21 @@ def prepare_images(images: Sequence[Any] | np.ndarray | Any, image_size: int, ch
     images = [images]
   if not images:
     raise ValueError("no images given")
-  out = [loader.resize_images(_with_channel(squared(img, channels))[None], image_size)[0] for img in images]
+  chunks = (images[i : i + PREPARE_CHUNK] for i in range(0, len(images), PREPARE_CHUNK))
+  return np.concatenate([resize_squares([squared(img, channels) for img in chunk], image_size) for chunk in chunks])
+
+
+def resize_squares(squares: Sequence[np.ndarray], image_size: int) -> np.ndarray:
+  """Squares of any sides (uint8 [S, S] grey or [S, S, 3] RGB, from `squared`) -> uint8 [N, image_size,
+  image_size, C] in their order, resized as the training images, one resize per distinct side."""
+  out = [None] * len(squares)
+  by_side = {}
+  for i, sq in enumerate(squares):
+    by_side.setdefault(sq.shape[0], []).append(i)
+  for idx in by_side.values():
+    stack = np.stack([_with_channel(squares[i]) for i in idx])
+    for i, img in zip(idx, loader.resize_images(stack, image_size)):
+      out[i] = img
   return np.stack(out)
 
 

@@ -168,3 +168,14 @@ def test_rgb_intake_keeps_colour_and_puts_transparency_on_white():
   assert big.shape == (1000, 1000, 3)
   as_grey = images.prepare_images([rgb], 28)
   assert as_grey.shape == (1, 28, 28, 1)
+
+
+def test_a_list_of_mixed_sizes_prepares_as_each_image_alone():
+  """Images resized together (grouped by size, in chunks) give exactly what each gives alone."""
+  from siamese_jax import images
+
+  rng = np.random.default_rng(0)
+  batch = [rng.integers(0, 256, (h, w), np.uint8) for h, w in [(30, 40), (64, 64), (30, 40), (200, 90)] * 5]
+  together = images.prepare_images(batch, 28)
+  alone = np.concatenate([images.prepare_images([img], 28) for img in batch])
+  np.testing.assert_array_equal(together, alone)

@@ -17,7 +17,6 @@ import numpy as np
 
 from siamese_jax import images as images_lib
 from siamese_jax.omniglot.constants import OmniglotDataError
-from siamese_jax.omniglot.loader import resize_images
 
 FLAT, GROUPED = "flat", "grouped"
 NO_GROUP = "(all)"  # the one group of a flat folder
@@ -99,14 +98,7 @@ def read_images(
   """Every file of `listing` squared, greyed (or RGB, `channels=3`) and resized as the API does
   (`images.prepare_images`); at most PENDING_BYTES of full-size squares are held at a time."""
   out, kept, skipped, seen, duplicates = [], [], [], {}, []
-  pending, pending_bytes = {}, 0  # side -> [(position in out, square)]
-
-  def flush():
-    for side, items in pending.items():  # one resize per distinct size
-      stack = np.stack([sq.reshape(side, side, channels) for _, sq in items])
-      for (pos, _), img in zip(items, resize_images(stack, image_size)):
-        out[pos] = img
-    pending.clear()
+  pending, pending_bytes = [], 0  # squares of the last kept files, not yet resized
 
   for i, (group, cls, rel) in enumerate(listing.files):
     if progress:
@@ -123,14 +115,14 @@ def read_images(
     if first[0] != cls:
       duplicates.append((first[1], rel))
     kept.append((group, cls, rel))
-    out.append(None)
-    pending.setdefault(square.shape[0], []).append((len(out) - 1, square))
+    pending.append(square)
     pending_bytes += square.nbytes
     if pending_bytes > PENDING_BYTES:
-      flush()
-      pending_bytes = 0
+      out.extend(images_lib.resize_squares(pending, image_size))
+      pending, pending_bytes = [], 0
   if not kept:
     raise FolderDataError(f"none of the {len(listing.files)} files in {listing.root} is a readable image")
-  flush()
+  if pending:
+    out.extend(images_lib.resize_squares(pending, image_size))
   group, cls, rel = (np.array(col) for col in zip(*kept))
   return Images(np.stack(out), group, cls, rel, skipped, duplicates)

@@ -42,7 +42,7 @@ def nway_tasks(chars: loader.CharacterArray, ways, protocols, shots, num_tasks: 
   on the protocol and N only, so the k-shot tasks of one cell draw the same characters for every k."""
   return [
     oneshot.make_tasks(chars.alphabets, len(chars.drawers), protocol, n, k, num_tasks, seed=seed * 1000 + pi * 100 + n)
-    for k in (shots if isinstance(shots, (tuple, list)) else (shots,))
+    for k in oneshot.shot_counts(shots)
     for pi, protocol in enumerate(protocols)
     for n in ways
   ]

@@ -96,6 +96,7 @@ def _folder_held_out(section, data, image_size: int, channels: int) -> loader.Ch
 
 def _check_folder_part(section, chars: loader.CharacterArray) -> None:
   """FolderDataError naming the key when a part has too few classes or images for the tasks asked."""
+  from siamese_jax import oneshot  # pylint: disable=g-import-not-at-top
   from siamese_jax.folder import FolderDataError  # pylint: disable=g-import-not-at-top
 
   c, d = chars.num_characters, len(chars.drawers)
@@ -105,7 +106,7 @@ def _check_folder_part(section, chars: loader.CharacterArray) -> None:
     within = section.protocol == "within_alphabet"
     needs.append(("validation.n_way", 20 if section.protocol == "lake_runs" else section.n_way, 2, within))
   else:
-    needs.append(("eval.ways", max(section.ways), max(_shots(section.shots)) + 1, False))
+    needs.append(("eval.ways", max(section.ways), max(oneshot.shot_counts(section.shots)) + 1, False))
     if section.episodes:
       shots = max(section.episode_shots) + section.episode_queries
       needs.append(("eval.episode_ways", max(section.episode_ways), shots, False))
@@ -119,10 +120,6 @@ def _check_folder_part(section, chars: loader.CharacterArray) -> None:
         f"config.{key}: its tasks need {images} images per class; the {section.split} part keeps {d}"
         " (data.images_per_class, or the fewest any class has)"
       )
-
-
-def _shots(shots) -> tuple:
-  return tuple(shots) if isinstance(shots, (list, tuple)) else (shots,)
 
 
 def _folder_training(data: ml_collections.ConfigDict, image_size: int, channels: int) -> loader.CharacterArray:

@@ -45,6 +45,11 @@ class TaskSpec:
   eligible_alphabets: int
 
 
+def shot_counts(shots) -> tuple[int, ...]:
+  """`eval.shots` as a tuple of k: one number or a tuple of them."""
+  return tuple(shots) if isinstance(shots, (tuple, list)) else (shots,)
+
+
 def make_tasks(
   alphabets: np.ndarray,
   num_drawers: int,

@@ -106,11 +106,6 @@ def check(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
   _check_eval(config, val_alphabets)
 
 
-def _by_alphabets(config) -> bool:
-  """Whether the data are Omniglot chosen by alphabet and drawer (not a folder, not a character list)."""
-  return config.data.source == "omniglot" and not config.data.character_split
-
-
 def _part_sizes(config, part: str) -> tuple[int, int]:
   """(characters, characters of its largest alphabet) in a part of `data.character_split`."""
   from siamese_jax.omniglot import splits  # pylint: disable=g-import-not-at-top

@@ -159,11 +159,12 @@ def init(key: jax.Array, config: ml_collections.ConfigDict) -> Params:
     "w": _normal(keys[-4], (flat, config.embed_dim), 0.0, (1.0 / flat) ** 0.5 if he else dw),
     "b": _normal(keys[-3], (config.embed_dim,), dbm, dbs),
   }
-  params["head"] = {
-    "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, (1.0 / config.embed_dim) ** 0.5 if he else dw),
-    "b": _normal(keys[-1], (1,), dbm, dbs),
-  }
-  if config.head != "l1":  # one learned scale: 1 / E for squared distances (up to E), 1 for cosines
+  if config.head == "l1":
+    params["head"] = {
+      "w": _normal(keys[-2], (config.embed_dim, 1), 0.0, (1.0 / config.embed_dim) ** 0.5 if he else dw),
+      "b": _normal(keys[-1], (1,), dbm, dbs),
+    }
+  else:  # one learned scale: 1 / E for squared distances (up to E), 1 for cosines
     scale = 1.0 / config.embed_dim if config.head == "euclidean" else 1.0
     params["head"] = {"w": jnp.full((1, 1), scale, jnp.float32), "b": jnp.zeros((1,), jnp.float32)}
   return params

@@ -442,6 +442,17 @@ def load_params(
   raise WorkdirError(f"{workdir} holds no complete checkpoint with parameters (train first)")
 
 
+def checkpoint_steps(workdir: str, subdir: str = CHECKPOINT_DIR) -> list[int]:
+  """The steps of the complete checkpoints in `<workdir>/<subdir>`, oldest first ([] when none)."""
+  if not os.path.isdir(os.path.join(workdir, subdir)):
+    return []
+  mngr = manager(workdir, read_only=True, subdir=subdir)
+  try:
+    return sorted(int(s) for s in mngr.all_steps())
+  finally:
+    mngr.close()
+
+
 def _restore_params(workdir: str, subdir: str, step: int | None):
   """The parameters of `<workdir>/<subdir>` at `step` (None: the latest); None when there is none."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top

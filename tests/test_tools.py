@@ -77,3 +77,41 @@ def test_seed_table_gives_mean_and_sd_of_each_figure_over_workdirs(tmp_path):
   assert "| model | lake | 95.00 | 97.00 | 96.00 +- 1.41 |" in table
   assert "| model | across_alphabet 20-way | 90.00 | 92.00 | 91.00 +- 1.41 |" in table
   assert "2-way" not in table and "| validation | best | 80.00 | 81.00 | 80.50 +- 0.71 |" in table
+
+
+def test_epoch_picks_rescores_each_kept_epoch_as_training_did_and_judges_the_picks(smoke_workdir, tmp_path):
+  import shutil
+
+  from siamese_jax import metrics, selection, workdir
+  from siamese_jax.tools import epoch_picks
+
+  wd = str(tmp_path / "run")
+  shutil.copytree(smoke_workdir, wd)
+  s = epoch_picks.epoch_scores(wd, ["within_alphabet"], "within_alphabet", range(1, 13), 7)
+  steps = workdir.checkpoint_steps(wd)
+  assert [r["step"] for r in s["rows"]] == steps and len(steps) == 3
+  trained = {r["step"]: r["val_one_shot"] for r in metrics.read_metrics(wd) if "val_one_shot" in r}
+  assert [r["within_alphabet"] for r in s["rows"]] == [trained[x] for x in steps]  # the same tasks and figure
+  vals = [r["within_alphabet"] for r in s["rows"]]
+  assert s["picks"]["within_alphabet"] == s["rows"][vals.index(max(vals))]["epoch"]
+  assert list(s["judge_tta"]) == [str(s["picks"]["within_alphabet"])]
+  assert epoch_picks.epoch_scores(wd, ["within_alphabet"], "within_alphabet", range(1, 13), 7) == s  # kept file
+  with pytest.raises(selection.ValidationError, match="must avoid the validation drawers"):
+    epoch_picks.epoch_scores(wd, ["within_alphabet"], "within_alphabet", range(10, 15), 7)
+
+
+def test_epoch_picks_summary_pairs_each_protocol_with_the_baseline_by_seed():
+  from siamese_jax.tools import epoch_picks
+
+  def run(a_epoch, b_epoch, tta):
+    rows = [{"epoch": e, "judge": 50.0 + e} for e in (1, 2, 3)]
+    return {"rows": rows, "picks": {"a": a_epoch, "b": b_epoch}, "judge_tta": {str(e): t for e, t in tta.items()}}
+
+  scores = {"s0": run(1, 3, {1: 60.0, 3: 64.0}), "s1": run(2, 2, {2: 61.0}), "s2": run(1, 3, {1: 62.0, 3: 67.0})}
+  out = epoch_picks.summary(scores, ["a", "b"], "a").splitlines()
+  assert out[2].startswith("| a | epoch 1: 51.00 / 60.00 | epoch 2: 52.00 / 61.00 |") and out[2].endswith(
+    "| baseline |"
+  )
+  # gains 4, 0, 5: mean 3.00, sd 2.65, against the baseline's spread of 1.00
+  assert out[3].endswith("| 64.00 +- 3.00 | +3.00 +- 2.65 | better |")
+  assert epoch_picks.first_best([1.0, 3.0, 3.0, 2.0]) == 1

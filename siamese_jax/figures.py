@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+  """matplotlib.pyplot, drawing off screen (Agg) except inline in a notebook."""
   import matplotlib  # pylint: disable=g-import-not-at-top
 
   if "inline" not in matplotlib.get_backend():  # in a notebook, figures show inline
@@ -29,7 +30,7 @@ _LINES = {
 
 def plot_accuracy_vs_n(rows: list[dict], path: str) -> str:
   """One panel per protocol and k: accuracy (95% CI bars) vs N for each set and scorer, plus chance."""
-  plt = _pyplot()
+  plt = pyplot()
   panels = list(dict.fromkeys((r["protocol"], r["shots"]) for r in rows))
   fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
   for ax, (protocol, k) in zip(axes[0], panels):
@@ -60,7 +61,7 @@ def plot_accuracy_vs_n(rows: list[dict], path: str) -> str:
 
 def plot_test_pairs(images_a, images_b, targets, scores, path: str, threshold: float = 0.5) -> str:
   """A grid of pairs (top and bottom image per column) titled with target, prediction and score."""
-  plt = _pyplot()
+  plt = pyplot()
   n = len(targets)
   fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.8), squeeze=False)
   for i in range(n):
@@ -101,7 +102,7 @@ def _finish(fig, path: str | None):
 def plot_accuracy_by_run(results: dict, path: str | None = None):
   """From an eval.json: accuracy of each of Lake's runs, the spread of the fresh runs' accuracy,
   and the fresh runs' accuracy per test alphabet (model); returns the figure."""
-  plt = _pyplot()
+  plt = pyplot()
   lake = results.get("lake_runs", {}).get("results", {}).get("model")
   fresh = results.get("fresh_lake_runs", {}).get("model", {})
   fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
@@ -133,7 +134,7 @@ def plot_accuracy_by_run(results: dict, path: str | None = None):
 
 def plot_confusions(confusions: list[dict], path: str | None = None):
   """One column per confusion (`analysis.lake_confusions`): query, chosen and true candidate with logits."""
-  plt = _pyplot()
+  plt = pyplot()
   n = max(len(confusions), 1)
   fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 6), squeeze=False)
   for i, e in enumerate(confusions):
@@ -151,7 +152,7 @@ def plot_confusions(confusions: list[dict], path: str | None = None):
 
 def plot_roc_and_reliability(fpr, tpr, auc: float, rel: dict, path: str | None = None):
   """ROC curve with its AUC, and the reliability diagram of `analysis.reliability`."""
-  plt = _pyplot()
+  plt = pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
   axes[0].plot(fpr, tpr, label=f"AUC {auc:.3f}")
   axes[0].plot([0, 1], [0, 1], "k:", alpha=0.5)

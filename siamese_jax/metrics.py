@@ -90,10 +90,9 @@ def plot_curves(workdir: str, keys: tuple[str, ...], filename: str, title: str, 
   """Plots metrics `keys` against `x` ("step", or another metric such as "elapsed_s", shown in
   minutes) into `<workdir>/<filename>`, with the band between `<key>_lo` and `<key>_hi` where
   the rows have them; None if no data."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  from siamese_jax import figures  # pylint: disable=g-import-not-at-top
 
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = figures.pyplot()
 
   rows = [r for r in read_metrics(workdir) if x in r]
   scale = 60.0 if x == "elapsed_s" else 1.0
@@ -114,8 +113,6 @@ def plot_curves(workdir: str, keys: tuple[str, ...], filename: str, title: str, 
   fig.suptitle(title)
   fig.tight_layout()
   path = os.path.join(workdir, filename)
-  from siamese_jax import figures  # pylint: disable=g-import-not-at-top
-
   figures.save(fig, path)
   plt.close(fig)
   return path

@@ -543,10 +543,7 @@ def _show(overrides: dict) -> str:
 
 
 def _plot_curves(rows: list[dict], path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = figures.pyplot()
 
   fig, ax = plt.subplots(figsize=(7, 4))
   for r in rows:

@@ -362,10 +362,7 @@ def run_scaling(log) -> dict:
 
 
 def plot_scaling(scaling: dict, path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = figures.pyplot()
 
   fig, axes = plt.subplots(1, 2, figsize=(10, 4))
   for ax, key, label in ((axes[0], "batch", "pairs per step"), (axes[1], "image_size", "input side (px), 32 pairs")):

@@ -114,12 +114,9 @@ def summary(scores: dict[str, dict], protocols, baseline: str) -> str:
 
 def plot(scores: dict[str, dict], protocols, path: str) -> None:
   """One panel per workdir: each protocol's validation and the judge against the epoch, picks marked."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
   from siamese_jax import figures  # pylint: disable=g-import-not-at-top
+
+  plt = figures.pyplot()
 
   fig, axes = plt.subplots(1, len(scores), figsize=(5 * len(scores), 3.8), squeeze=False)
   for ax, (name, s) in zip(axes[0], scores.items()):

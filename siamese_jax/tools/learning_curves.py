@@ -63,10 +63,7 @@ def table(label: str, epochs: list[dict], n_way: int = 20) -> str:
 
 def plot(runs: dict[str, dict], path: str) -> None:
   """Validation one-shot (with its band), verification and loss against minutes, one line per run."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = figures.pyplot()
 
   fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
   for label, run in runs.items():

@@ -114,4 +114,5 @@ def test_epoch_picks_summary_pairs_each_protocol_with_the_baseline_by_seed():
   )
   # gains 4, 0, 5: mean 3.00, sd 2.65, against the baseline's spread of 1.00
   assert out[3].endswith("| 64.00 +- 3.00 | +3.00 +- 2.65 | better |")
+  assert out[4].startswith("| the judge's own best epoch (plain) | epoch 3: 53.00 / - |")
   assert epoch_picks.first_best([1.0, 3.0, 3.0, 2.0]) == 1

@@ -109,6 +109,9 @@ def summary(scores: dict[str, dict], protocols, baseline: str) -> str:
     verdict = "baseline" if p == baseline else selection.verdict(gain, spread)
     mean = f"{a.mean():.2f} +- {selection.sd(a):.2f}"
     lines.append(f"| {p} | {' | '.join(cells)} | {mean} | {gain:+.2f} +- {gain_sd:.2f} | {verdict} |")
+  best = [max(s["rows"], key=lambda r: r["judge"]) for s in scores.values()]
+  cells = " | ".join(f"epoch {r['epoch']}: {r['judge']:.2f} / -" for r in best)
+  lines.append(f"| the judge's own best epoch (plain) | {cells} | | | a bound |")
   return "\n".join(lines)
 
 

@@ -79,7 +79,10 @@ def test_seed_table_gives_mean_and_sd_of_each_figure_over_workdirs(tmp_path):
   assert "2-way" not in table and "| validation | best | 80.00 | 81.00 | 80.50 +- 0.71 |" in table
 
 
-def test_epoch_picks_rescores_each_kept_epoch_as_training_did_and_judges_the_picks(smoke_workdir, tmp_path):
+def test_epoch_picks_rescores_each_kept_epoch_as_training_did_and_judges_the_picks(
+  smoke_workdir, tmp_path, monkeypatch
+):
+  import os
   import shutil
 
   from siamese_jax import metrics, selection, workdir
@@ -96,6 +99,16 @@ def test_epoch_picks_rescores_each_kept_epoch_as_training_did_and_judges_the_pic
   assert s["picks"]["within_alphabet"] == s["rows"][vals.index(max(vals))]["epoch"]
   assert list(s["judge_tta"]) == [str(s["picks"]["within_alphabet"])]
   assert epoch_picks.epoch_scores(wd, ["within_alphabet"], "within_alphabet", range(1, 13), 7) == s  # kept file
+  path = os.path.join(wd, epoch_picks.SCORES_FILE)
+  with open(path) as f:
+    partial = json.load(f)
+  partial["rows"] = partial["rows"][:2]  # as if interrupted before the last epoch was scored
+  with open(path, "w") as f:
+    json.dump(partial, f)
+  loaded, load = [], workdir.load_params
+  monkeypatch.setattr(workdir, "load_params", lambda *a, **k: loaded.append(a[3]) or load(*a, **k))
+  assert epoch_picks.epoch_scores(wd, ["within_alphabet"], "within_alphabet", range(1, 13), 7) == s
+  assert loaded == [steps[2]]  # only what was missing
   with pytest.raises(selection.ValidationError, match="must avoid the validation drawers"):
     epoch_picks.epoch_scores(wd, ["within_alphabet"], "within_alphabet", range(10, 15), 7)
 

@@ -9,7 +9,8 @@ eval's test-time augmentation. Validation only: no test alphabet or Lake run is 
   python -m siamese_jax.tools.epoch_picks runs/protocol/s0 runs/protocol/s1 runs/protocol/s2 \\
       --baseline=within_alphabet --out=docs/epoch_picks.png
 
-Each workdir's scores are kept in `<workdir>/epoch_scores.json` and reused when the settings match.
+Each workdir's scores are kept in `<workdir>/epoch_scores.json` as they are made, and reused (epoch by
+epoch) when the settings match: a rerun after an interruption, or after more epochs, scores only what is new.
 """
 
 from __future__ import annotations
@@ -48,44 +49,54 @@ def judge_section(validation, drawers, seed: int):
 
 def epoch_scores(wd: str, protocols, judge: str, judge_drawers, judge_seed: int) -> dict:
   """{settings, rows: [{epoch, step, <protocol>: val %, judge: %}], picks: {protocol: epoch},
-  judge_tta: {epoch: %}} for every kept checkpoint of `wd` (judge with TTA at the picked epochs only)."""
+  judge_tta: {epoch: %}} for every kept epoch-end checkpoint of `wd` (the judge with TTA at the picks only)."""
   from siamese_jax import input_pipeline, oneshot, train  # pylint: disable=g-import-not-at-top
 
   settings = {"protocols": list(protocols), "judge": judge, "judge_drawers": list(judge_drawers), "seed": judge_seed}
   path = os.path.join(wd, SCORES_FILE)
-  steps = workdir_lib.checkpoint_steps(wd)
-  if os.path.exists(path):
-    with open(path) as fh:
-      kept = json.load(fh)
-    if kept.get("settings") == settings and [r["step"] for r in kept["rows"]] == steps:
-      return kept
+  config = workdir_lib.read_config(wd)
+  spe = train.steps_per_epoch(config.train)
+  steps = [s for s in workdir_lib.checkpoint_steps(wd) if s % spe == 0]  # epoch ends: what training validated
   if not steps:
     raise workdir_lib.WorkdirError(f"{wd} holds no checkpoint (train with --config.train.keep_checkpoints=<epochs>)")
-  config = workdir_lib.read_config(wd)
+  kept = {"rows": [], "judge_tta": {}}
+  if os.path.exists(path):
+    with open(path) as fh:
+      recorded = json.load(fh)
+    kept = recorded if recorded.get("settings") == settings else kept
+  done = {r["step"]: r for r in kept["rows"]}
+  out = {"settings": settings, "rows": [], "picks": {}, "judge_tta": dict(kept["judge_tta"])}
   config.data.manual_dir = config.data.manual_dir or os.environ.get("OMNIGLOT_DIR")
   v, m, bs = config.validation, config.model, config.eval.batch_size
   j = judge_section(v, judge_drawers, judge_seed)
-  chars = input_pipeline.held_out_characters(v, config.data, m.image_size, m.channels)
-  judge_chars = input_pipeline.held_out_characters(j, config.data, m.image_size, m.channels)
-  spe = train.steps_per_epoch(config.train)
-  rows, params = [], {}
+  chars = judge_chars = None
+
+  def scorer(step):
+    return oneshot.config_scorer(workdir_lib.load_params(wd, m, "checkpoints", step), m)
+
   for step in steps:
-    params[step] = workdir_lib.load_params(wd, m, "checkpoints", step)
-    base = oneshot.config_scorer(params[step], m)
-    row = {"epoch": step // spe, "step": step}
-    for p in protocols:
-      row[p] = selection.PROTOCOLS[p](base, chars, v, bs)["val_one_shot"]
-    row["judge"] = selection.PROTOCOLS[judge](base, judge_chars, j, bs)["val_one_shot"]
-    print(f"{wd} epoch {row['epoch']}: " + ", ".join(f"{k} {row[k]:.2f}" for k in (*protocols, "judge")), flush=True)
-    rows.append(row)
-  picks = {p: rows[first_best([r[p] for r in rows])]["epoch"] for p in protocols}
-  judge_tta = {}
-  for epoch in sorted(set(picks.values())):
-    step = next(r["step"] for r in rows if r["epoch"] == epoch)
-    tta = oneshot.tta_from_config(oneshot.config_scorer(params[step], m), config.augment, config.eval)
-    judge_tta[str(epoch)] = selection.PROTOCOLS[judge](tta, judge_chars, j, bs)["val_one_shot"]
-  out = {"settings": settings, "rows": rows, "picks": picks, "judge_tta": judge_tta}
-  workdir_lib.write_json(path, out)
+    if step not in done:
+      if chars is None:
+        chars = input_pipeline.held_out_characters(v, config.data, m.image_size, m.channels)
+        judge_chars = input_pipeline.held_out_characters(j, config.data, m.image_size, m.channels)
+      base = scorer(step)
+      row = {"epoch": step // spe, "step": step}
+      for p in protocols:
+        row[p] = selection.PROTOCOLS[p](base, chars, v, bs)["val_one_shot"]
+      row["judge"] = selection.PROTOCOLS[judge](base, judge_chars, j, bs)["val_one_shot"]
+      print(f"{wd} epoch {row['epoch']}: " + ", ".join(f"{k} {row[k]:.2f}" for k in (*protocols, "judge")), flush=True)
+      done[step] = row
+    out["rows"].append(done[step])
+    workdir_lib.write_json(path, out)  # scored epochs survive an interrupted run
+  rows = out["rows"]
+  out["picks"] = {p: rows[first_best([r[p] for r in rows])]["epoch"] for p in protocols}
+  for epoch in sorted(set(out["picks"].values())):
+    if str(epoch) not in out["judge_tta"]:
+      if judge_chars is None:
+        judge_chars = input_pipeline.held_out_characters(j, config.data, m.image_size, m.channels)
+      tta = oneshot.tta_from_config(scorer(epoch * spe), config.augment, config.eval)
+      out["judge_tta"][str(epoch)] = selection.PROTOCOLS[judge](tta, judge_chars, j, bs)["val_one_shot"]
+      workdir_lib.write_json(path, out)
   return out
 
 

@@ -136,6 +136,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.validation.enabled = True
   # How the best epoch is chosen (selection.PROTOCOLS): "within_alphabet" (num_tasks n_way-way tasks
   # within an alphabet) or "lake_runs" (lake_runs fresh runs in the format of Lake's 20 runs).
+  # In :cpu the two pick epochs that tie over 3 seeds (docs/results.md, "Choosing the best epoch").
   c.validation.protocol = "within_alphabet"
   c.validation.split = "evaluation"
   c.validation.alphabets = VALIDATION_ALPHABETS

@@ -1,6 +1,6 @@
 """Which validation protocol picks the better epoch: every kept checkpoint of each workdir (one per
 seed) scored by each protocol of `selection.PROTOCOLS` on the workdir's validation characters, the
-epoch each protocol picks (its first best, as training keeps it), and that epoch scored by a judge
+epoch each protocol picks (its first best), and that epoch scored by a judge
 neither protocol saw: a protocol run on other drawers of the same validation characters, with the
 eval's test-time augmentation. Validation only: no test alphabet or Lake run is read.
 
@@ -29,7 +29,7 @@ SCORES_FILE = "epoch_scores.json"
 
 
 def first_best(values) -> int:
-  """Index of the first maximum: the epoch training keeps when a later one only ties."""
+  """Index of the first maximum (a later epoch that only ties does not replace it)."""
   return int(np.argmax(np.asarray(values, float)))
 
 

@@ -16,13 +16,14 @@ epoch) when the settings match: a rerun after an interruption, or after more epo
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 
 from absl import app, flags
 import numpy as np
 
-from siamese_jax import selection
+from siamese_jax import figures, selection
 from siamese_jax import workdir as workdir_lib
 
 SCORES_FILE = "epoch_scores.json"
@@ -68,35 +69,36 @@ def epoch_scores(wd: str, protocols, judge: str, judge_drawers, judge_seed: int)
   out = {"settings": settings, "rows": [], "picks": {}, "judge_tta": dict(kept["judge_tta"])}
   config.data.manual_dir = config.data.manual_dir or os.environ.get("OMNIGLOT_DIR")
   v, m, bs = config.validation, config.model, config.eval.batch_size
-  j = judge_section(v, judge_drawers, judge_seed)
-  chars = judge_chars = None
+  sections = {"validation": v, "judge": judge_section(v, judge_drawers, judge_seed)}
+
+  @functools.cache
+  def characters(part):  # read only when something is scored
+    return input_pipeline.held_out_characters(sections[part], config.data, m.image_size, m.channels)
 
   def scorer(step):
     return oneshot.config_scorer(workdir_lib.load_params(wd, m, "checkpoints", step), m)
 
+  def judged(s):
+    return selection.PROTOCOLS[judge](s, characters("judge"), sections["judge"], bs)["val_one_shot"]
+
   for step in steps:
     if step not in done:
-      if chars is None:
-        chars = input_pipeline.held_out_characters(v, config.data, m.image_size, m.channels)
-        judge_chars = input_pipeline.held_out_characters(j, config.data, m.image_size, m.channels)
       base = scorer(step)
       row = {"epoch": step // spe, "step": step}
       for p in protocols:
-        row[p] = selection.PROTOCOLS[p](base, chars, v, bs)["val_one_shot"]
-      row["judge"] = selection.PROTOCOLS[judge](base, judge_chars, j, bs)["val_one_shot"]
+        row[p] = selection.PROTOCOLS[p](base, characters("validation"), v, bs)["val_one_shot"]
+      row["judge"] = judged(base)
       print(f"{wd} epoch {row['epoch']}: " + ", ".join(f"{k} {row[k]:.2f}" for k in (*protocols, "judge")), flush=True)
       done[step] = row
+      workdir_lib.write_json(path, {**out, "rows": [done[s] for s in steps if s in done]})  # survives a kill
     out["rows"].append(done[step])
-    workdir_lib.write_json(path, out)  # scored epochs survive an interrupted run
   rows = out["rows"]
   out["picks"] = {p: rows[first_best([r[p] for r in rows])]["epoch"] for p in protocols}
   for epoch in sorted(set(out["picks"].values())):
     if str(epoch) not in out["judge_tta"]:
-      if judge_chars is None:
-        judge_chars = input_pipeline.held_out_characters(j, config.data, m.image_size, m.channels)
-      tta = oneshot.tta_from_config(scorer(epoch * spe), config.augment, config.eval)
-      out["judge_tta"][str(epoch)] = selection.PROTOCOLS[judge](tta, judge_chars, j, bs)["val_one_shot"]
+      out["judge_tta"][str(epoch)] = judged(oneshot.tta_from_config(scorer(epoch * spe), config.augment, config.eval))
       workdir_lib.write_json(path, out)
+  workdir_lib.write_json(path, out)
   return out
 
 
@@ -128,10 +130,7 @@ def summary(scores: dict[str, dict], protocols, baseline: str) -> str:
 
 def plot(scores: dict[str, dict], protocols, path: str) -> None:
   """One panel per workdir: each protocol's validation and the judge against the epoch, picks marked."""
-  from siamese_jax import figures  # pylint: disable=g-import-not-at-top
-
   plt = figures.pyplot()
-
   fig, axes = plt.subplots(1, len(scores), figsize=(5 * len(scores), 3.8), squeeze=False)
   for ax, (name, s) in zip(axes[0], scores.items()):
     epochs = [r["epoch"] for r in s["rows"]]

@@ -1,19 +1,27 @@
 """Objectives side by side on one encoder, on the Vinyals split: Koch's clamped BCE on every pair with
-hard negatives (the `:vinyals` preset, the baseline) against contrastive, triplet and prototypical
+hard negatives (the `:vinyals` recipe, the baseline) against contrastive, triplet and prototypical
 losses scored by the Euclidean head, each on the same all-pairs batches (32 characters x 4 drawers),
-the same 20,000 steps and the same evaluation, 3 seeds each. Ranked on the Vinyals validation
-characters only; the winner's test figures (the 2x2 episode table and fresh Lake-format runs) come
-after the choice, in sweep_test.md. Each trial takes about as long as the preset (the encoder
-dominates the step); the summary's curves give the minutes.
+the same budget and the same evaluation, 3 seeds each.
+
+The budget is the preset's recipe cut to 2,000 steps (4 epochs, the cosine schedule over them): about
+7 minutes a trial alone on two cores, 12 trials two at a time on one core each. The encoder dominates
+every objective's step, so equal steps are nearly equal wall-clock (the summary's curves give the
+minutes; Koch's objective, the baseline, is the slowest). Ranked on the Vinyals validation characters
+(20-way within an alphabet, 1,000 tasks) only; each trial's test figures (the 2x2 episode table
+and fresh Lake-format runs, no test-time augmentation) come after, with `--mode=eval`:
 
 python -m siamese_jax.sweep --sweep=experiments/vinyals_objectives.py --workdir=runs/vinyals_objectives
+for d in runs/vinyals_objectives/trials/*; do python -m siamese_jax.main --config=configs/koch.py:vinyals \
+  --mode=eval --workdir=$d --config.eval.tta_copies=1 --config.eval.train_alphabet_tasks=False; done
+python -m siamese_jax.tools.seed_table runs/vinyals_objectives/trials/*objective=triplet*
 """
 
 CONFIG = "configs/koch.py:vinyals"
 SEEDS = 3
-RESOURCES = {"cpu": 2}
-BASELINE = {}
-METRIC = {"train.hard_negatives": 0.0, "model.head": "euclidean"}
+RESOURCES = {"cpu": 1}
+BUDGET = {"train.max_epochs": 4, "validation.num_tasks": 1000}
+BASELINE = BUDGET
+METRIC = {**BUDGET, "train.hard_negatives": 0.0, "model.head": "euclidean"}
 
 
 def get_sweep():

@@ -70,13 +70,17 @@ def test_seed_table_gives_mean_and_sd_of_each_figure_over_workdirs(tmp_path):
           "accuracy": 99.0,
         },
       ],
+      "episodes": [{"scorer": "model", "n_way": 20, "shots": 5, "accuracy": 98.0 + seed}],
     }
     (w / "eval.json").write_text(json.dumps(results))
-    (w / "metrics.jsonl").write_text(json.dumps({"val_one_shot": 80.0 + seed}) + "\n")
+    rows = [{"step": 10, "loss": 0.5, "elapsed_s": 60.0 * (seed + 1)}, {"val_one_shot": 80.0 + seed}]
+    (w / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
   table = seed_table.table([str(tmp_path / "s0"), str(tmp_path / "s1")], ways=(20,))
   assert "| model | lake | 95.00 | 97.00 | 96.00 +- 1.41 |" in table
   assert "| model | across_alphabet 20-way | 90.00 | 92.00 | 91.00 +- 1.41 |" in table
   assert "2-way" not in table and "| validation | best | 80.00 | 81.00 | 80.50 +- 0.71 |" in table
+  assert "| model | 20-way 5-shot | 98.00 | 99.00 | 98.50 +- 0.71 |" in table
+  assert "| validation | training minutes | 1.00 | 2.00 | 1.50 +- 0.71 |" in table
 
 
 def test_epoch_picks_rescores_each_kept_epoch_as_training_did_and_judges_the_picks(

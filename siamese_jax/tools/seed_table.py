@@ -1,5 +1,6 @@
-"""Headline figures over seeds: Lake's 20 official runs and the fresh Lake-format runs, per workdir
-(one per seed) and as mean +- sd, for every scorer in their `eval.json`, plus the validation's best.
+"""Headline figures over seeds: Lake's 20 official runs, the fresh Lake-format runs and the few-shot
+episodes' cells, per workdir (one per seed) and as mean +- sd, for every scorer in their `eval.json`,
+plus the validation's best and the training's minutes.
 
   python -m siamese_jax.tools.seed_table runs/cpu_s0 runs/cpu_s1 runs/cpu_s2
   python -m siamese_jax.tools.seed_table --ways=5,20 runs/folder_s0 ...   # and N-way 1-shot rows
@@ -17,8 +18,9 @@ from siamese_jax import workdir as workdir_lib  # noqa: E402
 
 
 def figures(workdir: str, ways: tuple[int, ...] = ()) -> dict[str, dict[str, float]]:
-  """{scorer: {"lake": %, "fresh": %, "<protocol> <N>-way": % for N in `ways`}} from a workdir's
-  eval.json (1-shot tasks on the evaluation set), and {"validation": {"best": %}}."""
+  """{scorer: {"lake": %, "fresh": %, "<protocol> <N>-way": % for N in `ways`, "<N>-way <K>-shot": %
+  per episode cell}} from a workdir's eval.json (1-shot tasks on the evaluation set), and
+  {"validation": {"best": %, "training minutes": min}}."""
   ev = workdir_lib.read_eval(workdir)
   if ev is None:
     raise SystemExit(f"{workdir} has no {workdir_lib.EVAL_FILE}: run --mode=eval on it first")
@@ -31,9 +33,14 @@ def figures(workdir: str, ways: tuple[int, ...] = ()) -> dict[str, dict[str, flo
   for r in ev.get("one_shot", []):
     if r["set"] == "evaluation" and r["n_way"] in ways and r["shots"] == 1 and r["total"]:
       out.setdefault(r["scorer"], {})[f"{r['protocol']} {r['n_way']}-way"] = r["accuracy"]
+  for r in ev.get("episodes", []):
+    out.setdefault(r["scorer"], {})[f"{r['n_way']}-way {r['shots']}-shot"] = r["accuracy"]
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    val = [json.loads(line).get("val_one_shot") for line in f]
-  out["validation"] = {"best": max(v for v in val if v is not None)}
+    rows = [json.loads(line) for line in f]
+  out["validation"] = {"best": max(r["val_one_shot"] for r in rows if r.get("val_one_shot") is not None)}
+  trained = [r["elapsed_s"] for r in rows if "loss" in r and "elapsed_s" in r]
+  if trained:
+    out["validation"]["training minutes"] = trained[-1] / 60
   return out
 
 

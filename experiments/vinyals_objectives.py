@@ -3,23 +3,25 @@ hard negatives (the `:vinyals` recipe, the baseline) against contrastive, triple
 losses scored by the Euclidean head, each on the same all-pairs batches (32 characters x 4 drawers),
 the same budget and the same evaluation, 3 seeds each.
 
-The budget is the preset's recipe cut to 2,000 steps (4 epochs, the cosine schedule over them): about
-7 minutes a trial alone on two cores, 12 trials two at a time on one core each. The encoder dominates
+The budget is the preset's recipe cut to 1,500 steps (3 epochs, the cosine schedule over them): about
+3 minutes a trial alone on two cores, 12 trials two at a time on one core each. The encoder dominates
 every objective's step, so equal steps are nearly equal wall-clock (the summary's curves give the
 minutes; Koch's objective, the baseline, is the slowest). Ranked on the Vinyals validation characters
 (20-way within an alphabet, 1,000 tasks) only; each trial's test figures (the 2x2 episode table
 and fresh Lake-format runs, no test-time augmentation) come after, with `--mode=eval`:
 
-python -m siamese_jax.sweep --sweep=experiments/vinyals_objectives.py --workdir=runs/vinyals_objectives
+python -m siamese_jax.sweep --sweep=experiments/vinyals_objectives.py --workdir=runs/vinyals_objectives \
+  --noevaluate_winner
 for d in runs/vinyals_objectives/trials/*; do python -m siamese_jax.main --config=configs/koch.py:vinyals \
-  --mode=eval --workdir=$d --config.eval.tta_copies=1 --config.eval.train_alphabet_tasks=False; done
+  --mode=eval --workdir=$d --config.eval.tta_copies=1 --config.eval.train_alphabet_tasks=False \
+  --config.eval.baselines="()"; done
 python -m siamese_jax.tools.seed_table runs/vinyals_objectives/trials/*objective=triplet*
 """
 
 CONFIG = "configs/koch.py:vinyals"
 SEEDS = 3
 RESOURCES = {"cpu": 1}
-BUDGET = {"train.max_epochs": 4, "validation.num_tasks": 1000}
+BUDGET = {"train.max_epochs": 3, "validation.num_tasks": 1000}
 BASELINE = BUDGET
 METRIC = {**BUDGET, "train.hard_negatives": 0.0, "model.head": "euclidean"}
 

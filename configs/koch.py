@@ -11,7 +11,8 @@ Presets, chosen with `--config=configs/koch.py:NAME`:
   vinyals the cpu recipe on the few-shot literature's split (Vinyals et al., 2016): trains on its
           1,028 training characters (and their rotations), validates on its 172, and scores its 423
           test characters with their rotations (1,692 classes) in 5/20-way 1/5-shot episodes.
-          Not chosen on its validation characters yet: the cpu preset's choices as they are.
+          The cpu preset's choices, made on its own validation alphabets; here the validation
+          characters pick the best epoch. Koch's objective stays (the others compared: docs/results.md).
   smoke   a tiny network at 32x32 that runs the whole path in well under a minute.
 """
 

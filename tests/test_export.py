@@ -90,15 +90,15 @@ def test_onnx_scores_as_jax_with_and_without_group_norm(tmp_path):
   assert info["image_size"] == 28 and info["embed_dim"] == 512
 
 
-def test_readme_onnx_lines_run_without_jax(tmp_path):
-  """The README's lines that score a pair with onnxruntime alone, in a process where JAX cannot load."""
+def test_model_card_onnx_lines_run_without_jax(tmp_path):
+  """The model card's lines that score a pair with onnxruntime alone, in a process where JAX cannot load."""
   from conftest import ROOT
   from PIL import Image
 
   from siamese_jax import api, onnx_export
 
-  readme = open(os.path.join(ROOT, "README.md")).read()
-  code = readme.split("<!-- onnx -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+  card = open(os.path.join(ROOT, "docs", "MODEL_CARD.md")).read()
+  code = card.split("<!-- onnx -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
   onnx_export.export_workdir("pretrained", str(tmp_path / "onnx"))
   for name, (c, d) in (("a.png", (4, 0)), ("b.png", (4, 1))):
     Image.fromarray(character_image(c, d)).save(tmp_path / name)

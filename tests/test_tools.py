@@ -42,45 +42,49 @@ def test_conv_layers_times_every_formulation_of_every_layer():
     assert all(float(c) >= 0 for c in cells[:4]) and {cells[4], cells[5]} <= {"xla", "patches", "dft", "direct"}
 
 
+def _seed_workdir(w, lake, across, seed):
+  """A workdir with an eval.json and metrics.jsonl of the given figures."""
+  w.mkdir()
+  cell = {"set": "evaluation", "scorer": "model", "protocol": "across_alphabet", "shots": 1, "total": 400}
+  results = {
+    "lake_runs": {"results": {"model": {"accuracy": lake}}},
+    "one_shot": [{**cell, "n_way": 20, "accuracy": across}, {**cell, "n_way": 2, "accuracy": 99.0}],
+    "episodes": [{"scorer": "model", "n_way": 20, "shots": 5, "accuracy": 98.0 + seed}],
+  }
+  (w / "eval.json").write_text(json.dumps(results))
+  rows = [{"step": 10, "loss": 0.5, "elapsed_s": 60.0 * (seed + 1)}, {"val_one_shot": 80.0 + seed}]
+  (w / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  return str(w)
+
+
 def test_seed_table_gives_mean_and_sd_of_each_figure_over_workdirs(tmp_path):
   from siamese_jax.tools import seed_table
 
-  for seed, (lake, across) in enumerate(((95.0, 90.0), (97.0, 92.0))):
-    w = tmp_path / f"s{seed}"
-    w.mkdir()
-    results = {
-      "lake_runs": {"results": {"model": {"accuracy": lake}}},
-      "one_shot": [
-        {
-          "set": "evaluation",
-          "scorer": "model",
-          "protocol": "across_alphabet",
-          "n_way": 20,
-          "shots": 1,
-          "total": 400,
-          "accuracy": across,
-        },
-        {
-          "set": "evaluation",
-          "scorer": "model",
-          "protocol": "across_alphabet",
-          "n_way": 2,
-          "shots": 1,
-          "total": 400,
-          "accuracy": 99.0,
-        },
-      ],
-      "episodes": [{"scorer": "model", "n_way": 20, "shots": 5, "accuracy": 98.0 + seed}],
-    }
-    (w / "eval.json").write_text(json.dumps(results))
-    rows = [{"step": 10, "loss": 0.5, "elapsed_s": 60.0 * (seed + 1)}, {"val_one_shot": 80.0 + seed}]
-    (w / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-  table = seed_table.table([str(tmp_path / "s0"), str(tmp_path / "s1")], ways=(20,))
+  wds = [
+    _seed_workdir(tmp_path / f"s{s}", lake, across, s) for s, (lake, across) in enumerate(((95.0, 90.0), (97.0, 92.0)))
+  ]
+  table = seed_table.table(wds, ways=(20,))
   assert "| model | lake | 95.00 | 97.00 | 96.00 +- 1.41 |" in table
   assert "| model | across_alphabet 20-way | 90.00 | 92.00 | 91.00 +- 1.41 |" in table
   assert "2-way" not in table and "| validation | best | 80.00 | 81.00 | 80.50 +- 0.71 |" in table
   assert "| model | 20-way 5-shot | 98.00 | 99.00 | 98.50 +- 0.71 |" in table
   assert "| validation | training minutes | 1.00 | 2.00 | 1.50 +- 0.71 |" in table
+
+
+def test_seed_table_compares_recipes_paired_by_seed_against_a_baseline(tmp_path):
+  from siamese_jax.tools import seed_table
+
+  base = [_seed_workdir(tmp_path / f"bce_s{s}", 95.0 + s, 90.0 + 2 * s, s) for s in range(3)]
+  alt = [_seed_workdir(tmp_path / f"alt_s{s}", 99.0 + s, 90.5 + 2 * s, s) for s in range(3)]
+  table = seed_table.compare(alt + base, "bce")
+  assert table.splitlines()[0] == "| scorer | figure | alt | bce |"
+  # lake: +4 on every seed against a spread of 1: better; the validation is the same: a tie
+  assert "| model | lake | 100.00 +- 1.00; +4.00 +- 0.00, better | 96.00 +- 1.00 |" in table
+  assert "| validation | best | 81.00 +- 1.00; +0.00 +- 0.00, a tie | 81.00 +- 1.00 |" in table
+  with pytest.raises(SystemExit, match="baseline"):
+    seed_table.compare(alt, "bce")
+  with pytest.raises(SystemExit, match="recipe"):
+    seed_table.compare([_seed_workdir(tmp_path / "unnamed", 95.0, 90.0, 0)], "bce")
 
 
 def test_epoch_picks_rescores_each_kept_epoch_as_training_did_and_judges_the_picks(

@@ -4,16 +4,23 @@ plus the validation's best and the training's minutes.
 
   python -m siamese_jax.tools.seed_table runs/cpu_s0 runs/cpu_s1 runs/cpu_s2
   python -m siamese_jax.tools.seed_table --ways=5,20 runs/folder_s0 ...   # and N-way 1-shot rows
+  python -m siamese_jax.tools.seed_table --baseline=bce runs/objectives/*_s[0-9]
+
+With `--baseline=NAME`, workdirs named `<recipe>_s<seed>` are grouped by recipe: a column per recipe
+(mean +- sd over its seeds) and each one's gain over NAME paired by seed, with the verdict against
+NAME's seed spread (`selection.paired_gain`, `selection.verdict`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import numpy as np
 
+from siamese_jax import selection
 from siamese_jax import workdir as workdir_lib  # noqa: E402
 
 
@@ -56,17 +63,52 @@ def table(workdirs: list[str], ways: tuple[int, ...] = ()) -> str:
       xs = [p.get(name, {}).get(fig) for p in per]
       if any(x is None for x in xs):
         continue
-      sd = np.std(xs, ddof=1) if len(xs) > 1 else float("nan")
       cells = " | ".join(f"{x:.2f}" for x in xs)
-      lines.append(f"| {name} | {fig} | {cells} | {np.mean(xs):.2f} +- {sd:.2f} |")
+      lines.append(f"| {name} | {fig} | {cells} | {np.mean(xs):.2f} +- {selection.sd(xs):.2f} |")
+  return "\n".join(lines)
+
+
+def compare(workdirs: list[str], baseline: str, ways: tuple[int, ...] = ()) -> str:
+  """Markdown: one row per scorer and figure; a column per recipe (workdirs `<recipe>_s<seed>`) with
+  its mean +- sd over seeds and, beside the baseline, its gain paired by seed and the verdict."""
+  groups: dict[str, dict[int, dict]] = {}
+  for w in workdirs:
+    m = re.fullmatch(r"(.+)_s(\d+)", os.path.basename(w.rstrip("/")))
+    if m is None:
+      raise SystemExit(f"{w}: --baseline needs workdirs named <recipe>_s<seed>")
+    groups.setdefault(m.group(1), {})[int(m.group(2))] = figures(w, ways)
+  if baseline not in groups:
+    raise SystemExit(f"no workdir of the baseline {baseline!r} among {sorted(groups)}")
+  base = groups[baseline]
+  lines = [f"| scorer | figure | {' | '.join(groups)} |", "|---" * (len(groups) + 2) + "|"]
+  for name in dict.fromkeys(k for g in groups.values() for p in g.values() for k in p):
+    for fig in dict.fromkeys(f for g in groups.values() for p in g.values() for f in p.get(name, {})):
+      ref = {s: p[name][fig] for s, p in base.items() if fig in p.get(name, {})}
+      cells = []
+      for recipe, per_seed in groups.items():
+        xs = {s: p[name][fig] for s, p in per_seed.items() if fig in p.get(name, {})}
+        if not xs:
+          cells.append("")
+          continue
+        cell = f"{np.mean(list(xs.values())):.2f} +- {selection.sd(list(xs.values())):.2f}"
+        paired = sorted(set(xs) & set(ref))
+        if recipe != baseline and paired:
+          gain, gsd = selection.paired_gain([xs[s] for s in paired], [ref[s] for s in paired])
+          cell += f"; {gain:+.2f} +- {gsd:.2f}, {selection.verdict(gain, selection.sd(list(ref.values())))}"
+        cells.append(cell)
+      lines.append(f"| {name} | {fig} | {' | '.join(cells)} |")
   return "\n".join(lines)
 
 
 if __name__ == "__main__":
   args = sys.argv[1:]
-  ways = ()
-  if args and args[0].startswith("--ways="):
-    ways = tuple(int(n) for n in args.pop(0).split("=", 1)[1].split(","))
+  ways, baseline = (), None
+  while args and args[0].startswith(("--ways=", "--baseline=")):
+    key, value = args.pop(0)[2:].split("=", 1)
+    if key == "ways":
+      ways = tuple(int(n) for n in value.split(","))
+    else:
+      baseline = value
   if not args:
-    sys.exit("usage: python -m siamese_jax.tools.seed_table [--ways=5,20] WORKDIR [WORKDIR ...]")
-  print(table(args, ways))
+    sys.exit("usage: python -m siamese_jax.tools.seed_table [--ways=5,20] [--baseline=RECIPE] WORKDIR [WORKDIR ...]")
+  print(compare(args, baseline, ways) if baseline else table(args, ways))

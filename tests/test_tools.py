@@ -81,6 +81,7 @@ def test_seed_table_compares_recipes_paired_by_seed_against_a_baseline(tmp_path)
   # lake: +4 on every seed against a spread of 1: better; the validation is the same: a tie
   assert "| model | lake | 100.00 +- 1.00; +4.00 +- 0.00, better | 96.00 +- 1.00 |" in table
   assert "| validation | best | 81.00 +- 1.00; +0.00 +- 0.00, a tie | 81.00 +- 1.00 |" in table
+  assert "| validation | training minutes | 2.00 +- 1.00 | 2.00 +- 1.00 |" in table
   with pytest.raises(SystemExit, match="baseline"):
     seed_table.compare(alt, "bce")
   with pytest.raises(SystemExit, match="recipe"):

@@ -70,7 +70,8 @@ def table(workdirs: list[str], ways: tuple[int, ...] = ()) -> str:
 
 def compare(workdirs: list[str], baseline: str, ways: tuple[int, ...] = ()) -> str:
   """Markdown: one row per scorer and figure; a column per recipe (workdirs `<recipe>_s<seed>`) with
-  its mean +- sd over seeds and, beside the baseline, its gain paired by seed and the verdict."""
+  its mean +- sd over seeds and, beside the baseline, its gain paired by seed and the verdict (not for
+  the training minutes, a cost)."""
   groups: dict[str, dict[int, dict]] = {}
   for w in workdirs:
     m = re.fullmatch(r"(.+)_s(\d+)", os.path.basename(w.rstrip("/")))
@@ -92,7 +93,7 @@ def compare(workdirs: list[str], baseline: str, ways: tuple[int, ...] = ()) -> s
           continue
         cell = f"{np.mean(list(xs.values())):.2f} +- {selection.sd(list(xs.values())):.2f}"
         paired = sorted(set(xs) & set(ref))
-        if recipe != baseline and paired:
+        if recipe != baseline and paired and fig != "training minutes":  # a cost, not a score
           gain, gsd = selection.paired_gain([xs[s] for s in paired], [ref[s] for s in paired])
           cell += f"; {gain:+.2f} +- {gsd:.2f}, {selection.verdict(gain, selection.sd(list(ref.values())))}"
         cells.append(cell)

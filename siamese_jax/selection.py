@@ -68,6 +68,18 @@ def verdict(gain: float, spread: float) -> str:
   return "better" if gain > 0 else "worse"
 
 
+def against_baseline(values: dict[int, float], reference: dict[int, float]) -> dict | None:
+  """A candidate's {seed: value} against the baseline's over the seeds both have: {"gain", "gain_sd"}
+  (`paired_gain`), "spread" (the baseline's sd over those seeds), "verdict" and "seeds"; None when
+  they share no seed."""
+  seeds = sorted(set(values) & set(reference))
+  if not seeds:
+    return None
+  gain, gain_sd = paired_gain([values[s] for s in seeds], [reference[s] for s in seeds])
+  spread = sd([reference[s] for s in seeds])
+  return {"gain": gain, "gain_sd": gain_sd, "spread": spread, "verdict": verdict(gain, spread), "seeds": len(seeds)}
+
+
 def load_validation(wd: str, num_tasks: int, alphabets=None, task_seed: int | None = None, drawers=None):
   """(config, params, validation characters, the model's plain scorer) of a trained workdir, its
   validation set to `num_tasks` tasks (the same tasks for every workdir, whatever it trained with)

@@ -446,12 +446,12 @@ def rank(rows: list[dict], baseline: dict | None = None) -> list[dict]:
     g["gain"], g["gain_sd"], g["spread"], g["verdict"] = float("nan"), float("nan"), float("nan"), ""
     if ref is None or g is ref:
       continue
-    by_seed = {r["seed"]: r["best_val"] for r in ref["trials"]}
-    paired = [(r["best_val"], by_seed[r["seed"]]) for r in g["trials"] if r["seed"] in by_seed]
-    if paired:
-      g["gain"], g["gain_sd"] = selection.paired_gain(*zip(*paired))
-      g["spread"] = selection.sd([by_seed[r["seed"]] for r in g["trials"] if r["seed"] in by_seed])
-      g["verdict"] = selection.verdict(g["gain"], g["spread"]) + f" ({len(paired)} seeds)"
+    c = selection.against_baseline(
+      {r["seed"]: r["best_val"] for r in g["trials"]}, {r["seed"]: r["best_val"] for r in ref["trials"]}
+    )
+    if c is not None:
+      g["gain"], g["gain_sd"], g["spread"] = c["gain"], c["gain_sd"], c["spread"]
+      g["verdict"] = f"{c['verdict']} ({c['seeds']} seeds)"
   return sorted(out, key=lambda g: -g["mean_val"])
 
 

@@ -42,3 +42,12 @@ def test_paired_gain_and_verdict():
   assert selection.verdict(-0.9, 0.57) == "worse"
   assert selection.verdict(0.24, 0.76) == "a tie"
   assert selection.verdict(5.0, float("nan")) == "a tie"  # one seed: no spread, no verdict
+
+
+def test_against_baseline_pairs_by_the_shared_seeds_only():
+  from siamese_jax import selection
+
+  c = selection.against_baseline({0: 82.0, 1: 84.0, 5: 50.0}, {0: 80.0, 1: 81.0, 2: 99.0})
+  assert c["seeds"] == 2 and c["gain"] == 2.5 and abs(c["spread"] - 0.7071) < 1e-4
+  assert c["verdict"] == "better"
+  assert selection.against_baseline({0: 1.0}, {1: 1.0}) is None

@@ -13,14 +13,13 @@ NAME's seed spread (`selection.paired_gain`, `selection.verdict`).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 
 import numpy as np
 
-from siamese_jax import selection
+from siamese_jax import metrics, selection
 from siamese_jax import workdir as workdir_lib  # noqa: E402
 
 
@@ -42,8 +41,7 @@ def figures(workdir: str, ways: tuple[int, ...] = ()) -> dict[str, dict[str, flo
       out.setdefault(r["scorer"], {})[f"{r['protocol']} {r['n_way']}-way"] = r["accuracy"]
   for r in ev.get("episodes", []):
     out.setdefault(r["scorer"], {})[f"{r['n_way']}-way {r['shots']}-shot"] = r["accuracy"]
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
+  rows = metrics.read_metrics(workdir)
   out["validation"] = {"best": max(r["val_one_shot"] for r in rows if r.get("val_one_shot") is not None)}
   trained = [r["elapsed_s"] for r in rows if "loss" in r and "elapsed_s" in r]
   if trained:
@@ -92,10 +90,9 @@ def compare(workdirs: list[str], baseline: str, ways: tuple[int, ...] = ()) -> s
           cells.append("")
           continue
         cell = f"{np.mean(list(xs.values())):.2f} +- {selection.sd(list(xs.values())):.2f}"
-        paired = sorted(set(xs) & set(ref))
-        if recipe != baseline and paired and fig != "training minutes":  # a cost, not a score
-          gain, gsd = selection.paired_gain([xs[s] for s in paired], [ref[s] for s in paired])
-          cell += f"; {gain:+.2f} +- {gsd:.2f}, {selection.verdict(gain, selection.sd(list(ref.values())))}"
+        c = selection.against_baseline(xs, ref) if recipe != baseline else None
+        if c is not None and fig != "training minutes":  # a cost, not a score
+          cell += f"; {c['gain']:+.2f} +- {c['gain_sd']:.2f}, {c['verdict']}"
         cells.append(cell)
       lines.append(f"| {name} | {fig} | {' | '.join(cells)} |")
   return "\n".join(lines)
